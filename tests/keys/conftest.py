@@ -61,6 +61,7 @@ def softhsm_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SoftHsmTok
     )
     monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
     label = "openecos-test"
+    assert util is not None
     subprocess.run(
         [util, "--init-token", "--free", "--label", label, "--pin", USER_PIN, "--so-pin", SO_PIN],
         check=True,
@@ -99,7 +100,9 @@ def _name(ou: str | None, eui: bytes | None, cn: str | None = None) -> x509.Name
         # cryptography writes the value as the BIT STRING's content: 0 unused bits first.
         attributes.append(
             x509.NameAttribute(
-                NameOID.X500_UNIQUE_IDENTIFIER, b"\x00" + eui, _type=_ASN1Type.BitString
+                NameOID.X500_UNIQUE_IDENTIFIER,
+                b"\x00" + eui,  # type: ignore[arg-type]  # bytes is right for a BIT STRING
+                _type=_ASN1Type.BitString,
             )
         )
     return x509.Name(attributes)

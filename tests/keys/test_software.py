@@ -92,7 +92,7 @@ def test_sign_digest_takes_exactly_32_bytes(length: int) -> None:
 def test_exchange_refuses_a_p384_peer() -> None:
     handle = SoftwareKeyStore().generate("k")
     with pytest.raises(InvalidPeerKey):
-        handle.exchange(ec.generate_private_key(ec.SECP384R1()).public_key())  # type: ignore[arg-type]
+        handle.exchange(ec.generate_private_key(ec.SECP384R1()).public_key())
 
 
 def test_unknown_name_raises_key_not_found() -> None:

@@ -21,7 +21,9 @@ offers no ``CKM_ECDSA_SHA256``, and ``CKM_ECDSA`` already returns the raw
 r‖s (docs/duis-xmldsig-smki.md §5).
 
 Threads: python-pkcs11 sessions are not thread-safe, so every token call
-runs under the store's lock; open one store per worker for parallel signing.
+runs under the store's lock; open one store per worker thread for parallel
+signing. PKCS#11 login belongs to the process, not the session, so the stores
+of one process share one login per token (see ``_Login``).
 Handles are cached per label, so a signature costs one ``C_SignInit`` and one
 ``C_Sign`` (about 0.06 ms on SoftHSM). Sessions do not survive ``fork``.
 """
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -55,6 +58,7 @@ from openecos.keys.errors import (
     KeyOperation,
     TokenError,
     TokenFailure,
+    WrongKeyUsage,
 )
 from openecos.keys.model import (
     SHARED_SECRET_SIZE,
@@ -148,11 +152,11 @@ class Pkcs11Key:
         """ECDSA P-256 in the token over a SHA-256 digest; the 64-byte raw r‖s."""
         self._info.check_permits(KeyOperation.SIGN)
         check_digest(digest)
-        private = self._private
-        assert private is not None  # check_permits guarantees it
-        signature: bytes = self._store._call(
-            lambda: private.sign(bytes(digest), mechanism=Mechanism.ECDSA)
-        )
+        # python-pkcs11 offers .sign only where the token says CKA_SIGN is true.
+        sign = getattr(self._private, "sign", None)
+        if sign is None:
+            raise WrongKeyUsage(self.name, KeyOperation.SIGN, self._info.key_usage)
+        signature: bytes = self._store._call(lambda: sign(bytes(digest), mechanism=Mechanism.ECDSA))
         if len(signature) != SIGNATURE_SIZE:
             raise TokenError(
                 TokenFailure.OPERATION_FAILED, f"a {len(signature)}-byte ECDSA signature"
@@ -165,11 +169,12 @@ class Pkcs11Key:
         point = check_peer(peer_public_key).public_bytes(
             Encoding.X962, PublicFormat.UncompressedPoint
         )
-        private = self._private
-        assert private is not None
+        derive_key = getattr(self._private, "derive_key", None)  # only where CKA_DERIVE
+        if derive_key is None:
+            raise WrongKeyUsage(self.name, KeyOperation.EXCHANGE, self._info.key_usage)
 
         def derive() -> bytes:
-            secret = private.derive_key(
+            secret = derive_key(
                 KeyType.GENERIC_SECRET,
                 SHARED_SECRET_SIZE * 8,
                 mechanism=Mechanism.ECDH1_DERIVE,
@@ -206,7 +211,7 @@ class Pkcs11KeyStore(KeyStore):
         self.config = Pkcs11Config.resolve(module, token_label, user_pin, environ)
         self._lock = threading.RLock()
         self._handles: dict[str, Pkcs11Key] = {}
-        self._session: Any = _open_session(self.config)
+        self._session, self._login_key = _open_session(self.config)
         self._closed = False
         self.entries()  # one scan fills the handle cache
 
@@ -231,9 +236,7 @@ class Pkcs11KeyStore(KeyStore):
                 return
             self._closed = True
             self._handles.clear()
-            # The session may already be gone with the module (finalised, token removed).
-            with contextlib.suppress(p11.PKCS11Error):
-                self._session.close()
+            _close_session(self._session, self._login_key)
 
     # -- lookup -----------------------------------------------------------
 
@@ -452,13 +455,76 @@ class Pkcs11KeyStore(KeyStore):
                 raise TokenError(TokenFailure.OPERATION_FAILED, detail) from None
 
 
-def _open_session(config: Pkcs11Config) -> Any:
+@dataclass(slots=True)
+class _Login:
+    """The process's login to one token, shared by every store open on it.
+
+    PKCS#11 login state belongs to the application, not to a session: a
+    second C_Login fails with CKR_USER_ALREADY_LOGGED_IN and one C_Logout logs
+    every session out. So one dedicated session holds the login while any
+    store is open, and stores open plain sessions that inherit it.
+    """
+
+    session: Any  # None where something else in the process logged in first
+    pin_digest: bytes
+    stores: int = 0
+
+
+_LOGINS: dict[tuple[str, str, str], _Login] = {}
+_LOGINS_LOCK = threading.Lock()
+
+
+def _open_session(config: Pkcs11Config) -> tuple[Any, tuple[str, str, str]]:
+    token = _find_token(config)
+    # Token serials change when a token is re-initialised, so a stale login never matches.
+    key = (config.module, config.token_label, str(token.serial))
+    pin_digest = hashlib.sha256(config.user_pin.encode()).digest()
+    with _LOGINS_LOCK:
+        login = _LOGINS.get(key)
+        if login is None:
+            login = _Login(_log_in(token, config), pin_digest)
+            _LOGINS[key] = login
+        elif not hmac.compare_digest(login.pin_digest, pin_digest):
+            # The token has one user PIN and this process is logged in with it.
+            raise TokenError(
+                TokenFailure.PIN_INCORRECT, f"user PIN refused by {config.token_label!r}"
+            )
+        try:
+            session = token.open(rw=True)
+        except p11.PKCS11Error as exc:
+            if login.stores == 0:
+                _release_login(key)
+            raise TokenError(TokenFailure.OPERATION_FAILED, type(exc).__name__) from None
+        login.stores += 1
+        return session, key
+
+
+def _close_session(session: Any, key: tuple[str, str, str]) -> None:
+    with _LOGINS_LOCK:
+        # The session may already be gone with the module (finalised, token removed).
+        with contextlib.suppress(p11.PKCS11Error):
+            session.close()
+        login = _LOGINS.get(key)
+        if login is not None:
+            login.stores -= 1
+            if login.stores <= 0:
+                _release_login(key)
+
+
+def _release_login(key: tuple[str, str, str]) -> None:
+    login = _LOGINS.pop(key)
+    if login.session is not None:
+        with contextlib.suppress(p11.PKCS11Error):
+            login.session.close()  # C_Logout, then C_CloseSession
+
+
+def _find_token(config: Pkcs11Config) -> Any:
     try:
         library = pkcs11.lib(config.module)
     except (p11.PKCS11Error, OSError) as exc:
         raise TokenError(TokenFailure.MODULE_UNAVAILABLE, f"{config.module}: {exc}") from None
     try:
-        token = library.get_token(token_label=config.token_label)
+        return library.get_token(token_label=config.token_label)
     except p11.NoSuchToken:
         raise TokenError(
             TokenFailure.TOKEN_NOT_FOUND, f"no token labelled {config.token_label!r}"
@@ -469,8 +535,13 @@ def _open_session(config: Pkcs11Config) -> Any:
         ) from None
     except p11.PKCS11Error as exc:
         raise TokenError(TokenFailure.MODULE_UNAVAILABLE, type(exc).__name__) from None
+
+
+def _log_in(token: Any, config: Pkcs11Config) -> Any:
     try:
         return token.open(rw=True, user_pin=config.user_pin)
+    except p11.UserAlreadyLoggedIn:
+        return None  # logged in by other code in this process; its login serves us
     except (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange):
         raise TokenError(
             TokenFailure.PIN_INCORRECT, f"user PIN refused by {config.token_label!r}"
