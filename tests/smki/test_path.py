@@ -28,7 +28,7 @@ from openecos.smki import (
     validate_path,
 )
 from openecos.smki._der import UTF8_STRING
-from openecos.smki.testpki import organisation_subject
+from openecos.smki.mint import organisation_subject
 from tests.reference import device_certificate_pem, reference_path, zaz1_entry
 from tests.smki.conftest import (
     BEFORE_Z1_EXPIRY,

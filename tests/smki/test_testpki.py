@@ -28,7 +28,7 @@ from openecos.smki import (
     write_test_pki,
 )
 from openecos.smki._der import BIT_STRING, UTF8_STRING
-from openecos.smki.certificate import OID_CERTIFICATE_POLICIES, OID_KEY_USAGE
+from openecos.smki.extensions import OID_CERTIFICATE_POLICIES, OID_KEY_USAGE
 from openecos.smki.names import OID_ORGANIZATIONAL_UNIT, OID_X500_UNIQUE_IDENTIFIER
 
 

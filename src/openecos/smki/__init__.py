@@ -9,13 +9,7 @@ Nothing here reads a clock; only ``testpki_files`` and ``load_zaz1_keystore``
 touch files.
 """
 
-from openecos.smki.certificate import (
-    Extension,
-    SmkiCertificate,
-    X509KeyUsage,
-    load_pem_certificates,
-    subject_key_identifier_method2,
-)
+from openecos.smki.certificate import SmkiCertificate, load_pem_certificates
 from openecos.smki.errors import (
     CertificateError,
     CertificateProblem,
@@ -23,6 +17,12 @@ from openecos.smki.errors import (
     PathValidationError,
     PathValidationFailure,
     SmkiError,
+)
+from openecos.smki.extensions import Extension, X509KeyUsage, subject_key_identifier_method2
+from openecos.smki.mint import (
+    TEST_PKI_DEVICE_POLICY,
+    TEST_PKI_ORGANISATION_POLICY,
+    mint_certificate,
 )
 from openecos.smki.names import DistinguishedName, NameAttribute
 from openecos.smki.path import (
@@ -36,15 +36,7 @@ from openecos.smki.path import (
     verify_signature,
 )
 from openecos.smki.sandbox import SANDBOX_PARTIES, PartyCertificate, sandbox_pki
-from openecos.smki.testpki import (
-    TEST_PKI_DEVICE_POLICY,
-    TEST_PKI_ORGANISATION_POLICY,
-    PkiEntry,
-    PkiEntryKind,
-    TestPki,
-    create_test_pki,
-    mint_certificate,
-)
+from openecos.smki.testpki import PkiEntry, PkiEntryKind, TestPki, create_test_pki
 from openecos.smki.testpki_files import load_test_pki, pki_index, write_test_pki
 from openecos.smki.zaz1 import Zaz1Entry, load_zaz1_keystore, parse_zaz1_keystore
 

@@ -26,7 +26,6 @@ import binascii
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
@@ -37,55 +36,23 @@ from openecos.gbcs.codes import KeyUsage, RemotePartyRole
 from openecos.smki import _der
 from openecos.smki._der import DerError, Tlv
 from openecos.smki.errors import CertificateError, CertificateProblem
+from openecos.smki.extensions import (
+    Extension,
+    ExtensionFacts,
+    X509KeyUsage,
+    read_extensions,
+)
 from openecos.smki.names import (
     OID_ORGANIZATIONAL_UNIT,
     OID_X500_UNIQUE_IDENTIFIER,
     DistinguishedName,
 )
 
-OID_KEY_USAGE = "2.5.29.15"
-OID_SUBJECT_KEY_IDENTIFIER = "2.5.29.14"
-OID_SUBJECT_ALT_NAME = "2.5.29.17"
-OID_BASIC_CONSTRAINTS = "2.5.29.19"
-OID_CERTIFICATE_POLICIES = "2.5.29.32"
-OID_AUTHORITY_KEY_IDENTIFIER = "2.5.29.35"
-OID_HARDWARE_MODULE_NAME = "1.3.6.1.5.5.7.8.4"  # RFC 4108 id-on-hardwareModuleName
-
 _LEGACY_DSP_XML_SIGN_OU = "137"  # decimal OU of dsp-xml-sign-…-pre-1.4.1 (duis-xmldsig-smki §3.2)
 _HEX_OU = re.compile(r"[0-9A-Fa-f]{2}")
 _PEM_BLOCK = re.compile(
     rb"-----BEGIN CERTIFICATE-----\s*([A-Za-z0-9+/=\s]*?)\s*-----END CERTIFICATE-----"
 )
-
-
-class X509KeyUsage(StrEnum):
-    """The named bits of the X.509 keyUsage extension (RFC 5280 §4.2.1.3), by bit number."""
-
-    DIGITAL_SIGNATURE = "digitalSignature"
-    NON_REPUDIATION = "nonRepudiation"
-    KEY_ENCIPHERMENT = "keyEncipherment"
-    DATA_ENCIPHERMENT = "dataEncipherment"
-    KEY_AGREEMENT = "keyAgreement"
-    KEY_CERT_SIGN = "keyCertSign"
-    CRL_SIGN = "cRLSign"
-    ENCIPHER_ONLY = "encipherOnly"
-    DECIPHER_ONLY = "decipherOnly"
-
-    @property
-    def bit(self) -> int:
-        return _KEY_USAGE_BITS[self]
-
-
-_KEY_USAGE_BITS = {usage: number for number, usage in enumerate(X509KeyUsage)}
-
-
-@dataclass(frozen=True, slots=True)
-class Extension:
-    """One extension as carried: OID, criticality and the extnValue content."""
-
-    oid: str
-    critical: bool
-    value: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,14 +179,6 @@ def load_pem_certificates(pem: bytes | str) -> tuple[SmkiCertificate, ...]:
     return tuple(found)
 
 
-def subject_key_identifier_method2(subject_public_key: bytes) -> bytes:
-    """RFC 5280 §4.2.1.2 method 2, as SMKI uses it: 0x4 then the low 60 bits of SHA-1."""
-    import hashlib
-
-    low = int.from_bytes(hashlib.sha1(subject_public_key).digest()[-8:], "big")
-    return ((0x4 << 60) | (low & ((1 << 60) - 1))).to_bytes(8, "big")
-
-
 # --- parsing -------------------------------------------------------------------------------
 
 
@@ -263,11 +222,11 @@ def _parse(data: bytes) -> SmkiCertificate:
             inner = list(extra.children())
             if len(inner) != 1 or extensions:
                 raise DerError("malformed extensions", extra.offset)
-            extensions = _extensions(inner[0])
+            extensions = read_extensions(inner[0])
         elif extra.tag not in (0x81, 0x82):  # issuer/subject unique IDs: ignored
             raise DerError(f"unexpected tag {extra.tag:#04x} in TBSCertificate", extra.offset)
 
-    facts = _ExtensionFacts(extensions)
+    facts = ExtensionFacts(extensions)
     role, legacy = _role(subject)
     return SmkiCertificate(
         der=data,
@@ -380,95 +339,3 @@ def _entity_eui(subject: DistinguishedName) -> Eui64 | None:
     if len(found) > 1 or value.tag != _der.BIT_STRING or len(value.value) != 9 or value.value[0]:
         raise CertificateError(CertificateProblem.BAD_ENTITY_ID, value.value.hex())
     return Eui64(value.value[1:])
-
-
-class _ExtensionFacts:
-    """Reads the extensions SMKI gives meaning to; the rest are kept unread."""
-
-    def __init__(self, extensions: tuple[Extension, ...]) -> None:
-        self.key_usages: frozenset[X509KeyUsage] = frozenset()
-        self.is_ca = False
-        self.path_length: int | None = None
-        self.subject_key_identifier: bytes | None = None
-        self.authority_key_identifier: bytes | None = None
-        self.policies: tuple[str, ...] = ()
-        self.policies_critical: bool | None = None
-        self.device_eui: Eui64 | None = None
-        for ext in extensions:
-            try:
-                self._read(ext)
-            except DerError as exc:
-                raise CertificateError(
-                    CertificateProblem.BAD_EXTENSION, f"{ext.oid}: {exc}"
-                ) from None
-
-    def _read(self, ext: Extension) -> None:
-        value = _der.read_single(ext.value)
-        if ext.oid == OID_KEY_USAGE:
-            unused, octets = _der.decode_bit_string(value)
-            bits = len(octets) * 8 - unused
-            self.key_usages = frozenset(
-                usage
-                for usage in X509KeyUsage
-                if usage.bit < bits and octets[usage.bit // 8] & (0x80 >> (usage.bit % 8))
-            )
-        elif ext.oid == OID_BASIC_CONSTRAINTS:
-            for item in _der.sequence_items(value):
-                if item.tag == _der.BOOLEAN:
-                    self.is_ca = _der.decode_boolean(item)
-                else:
-                    self.path_length = _der.decode_integer(item)
-                    if self.path_length < 0:
-                        raise DerError("negative pathLenConstraint", item.offset)
-        elif ext.oid == OID_SUBJECT_KEY_IDENTIFIER:
-            self.subject_key_identifier = value.expect(_der.OCTET_STRING).content
-        elif ext.oid == OID_AUTHORITY_KEY_IDENTIFIER:
-            for item in _der.sequence_items(value):
-                if item.tag == 0x80:  # [0] IMPLICIT KeyIdentifier
-                    self.authority_key_identifier = item.content
-        elif ext.oid == OID_CERTIFICATE_POLICIES:
-            self.policies = tuple(
-                _der.decode_oid(_der.sequence_items(info)[0]) for info in _der.sequence_items(value)
-            )
-            self.policies_critical = ext.critical
-        elif ext.oid == OID_SUBJECT_ALT_NAME:
-            self.device_eui = _hardware_module_name(value)
-
-
-def _hardware_module_name(san: Tlv) -> Eui64 | None:
-    """hwSerialNum of otherName hardwareModuleName (RFC 4108 §5; gbcs-cs02b §7.3)."""
-    for general_name in _der.sequence_items(san):
-        if general_name.tag != 0xA0:  # [0] IMPLICIT OtherName
-            continue
-        items = list(general_name.children())
-        if len(items) != 2 or _der.decode_oid(items[0]) != OID_HARDWARE_MODULE_NAME:
-            continue
-        explicit = list(items[1].expect(0xA0).children())
-        if len(explicit) != 1:
-            raise DerError("malformed otherName value", items[1].offset)
-        module = _der.sequence_items(explicit[0])
-        if len(module) != 2:
-            raise DerError("HardwareModuleName is a pair", explicit[0].offset)
-        _der.decode_oid(module[0])
-        serial = module[1].expect(_der.OCTET_STRING).content
-        if len(serial) != 8:
-            raise CertificateError(CertificateProblem.BAD_DEVICE_ID, serial.hex())
-        return Eui64(serial)
-    return None
-
-
-def _extensions(element: Tlv) -> tuple[Extension, ...]:
-    found: list[Extension] = []
-    for ext in _der.sequence_items(element):
-        items = _der.sequence_items(ext)
-        if len(items) == 2:
-            critical = False
-        elif len(items) == 3:
-            critical = _der.decode_boolean(items[1])
-        else:
-            raise DerError("Extension has two or three fields", ext.offset)
-        oid = _der.decode_oid(items[0])
-        if any(e.oid == oid for e in found):  # RFC 5280 §4.2
-            raise CertificateError(CertificateProblem.BAD_EXTENSION, f"{oid} twice", ext.offset)
-        found.append(Extension(oid, critical, items[-1].expect(_der.OCTET_STRING).content))
-    return tuple(found)

@@ -31,16 +31,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from openecos.eui import Eui64
 from openecos.gbcs.codes import KeyUsage, RemotePartyRole
-from openecos.smki.certificate import (
+from openecos.smki.certificate import SmkiCertificate
+from openecos.smki.errors import PathValidationError, PathValidationFailure
+from openecos.smki.extensions import (
     OID_AUTHORITY_KEY_IDENTIFIER,
     OID_BASIC_CONSTRAINTS,
     OID_CERTIFICATE_POLICIES,
     OID_KEY_USAGE,
     OID_SUBJECT_ALT_NAME,
     OID_SUBJECT_KEY_IDENTIFIER,
-    SmkiCertificate,
 )
-from openecos.smki.errors import PathValidationError, PathValidationFailure
 
 # Policy OIDs seen in the public test material (configuration, not constants of trust).
 ZAZ1_ORGANISATION_POLICY = "1.2.826.0.1.8641679.1.2.1.4"  # duis-xmldsig-smki §3.1
