@@ -282,3 +282,28 @@ def test_zaz1_shaped_json_with_a_broken_entry_names_the_entry(tmp_path: Path) ->
 def test_hostile_key_files_only_ever_raise_invalid_key_material(data: bytes) -> None:
     with contextlib.suppress(InvalidKeyMaterial):
         load_key_file(SoftwareKeyStore(), Path("hostile.pem"), data)
+
+
+def test_a_pki_written_by_openecos_smki_opens_with_every_key_usable(tmp_path: Path) -> None:
+    # The producer of openecos-test-pki/1; read through the JSON index only.
+    from openecos.smki import create_test_pki, write_test_pki
+
+    pki = create_test_pki()
+    supplier = Eui64.parse("90B3D51F40010000")
+    meter = Eui64.parse("00DB1234567890B0")
+    ds = pki.issue_organisation(
+        "ecos-ds",
+        eui=supplier,
+        role=RemotePartyRole.SUPPLIER,
+        key_usage=KeyUsage.DIGITAL_SIGNATURE,
+    )
+    pki = pki.with_entries(ds, *pki.issue_devices([meter]))
+    write_test_pki(pki, tmp_path / "pki")
+    store = open_keystore([tmp_path / "pki"])
+    handle = store.lookup(supplier, KeyUsage.DIGITAL_SIGNATURE, RemotePartyRole.SUPPLIER)
+    digest = hashlib.sha256(b"interop").digest()
+    verify(ds.private_key().public_key(), digest, handle.sign_digest(digest))
+    device_ka = store.find(eui=meter, key_usage=KeyUsage.KEY_AGREEMENT)
+    assert len(device_ka) == 1 and device_ka[0].info.has_private_key
+    root = store.find(role=RemotePartyRole.ROOT)
+    assert len(root) == 1 and root[0].info.certificate_authority

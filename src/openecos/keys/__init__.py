@@ -37,7 +37,7 @@ from openecos.keys.errors import (
     TokenFailure,
     WrongKeyUsage,
 )
-from openecos.keys.hsm import Pkcs11Config, Pkcs11Key, Pkcs11KeyStore
+from openecos.keys.hsm import Pkcs11Key, Pkcs11KeyStore
 from openecos.keys.model import (
     DIGEST_SIZE,
     SHARED_SECRET_SIZE,
@@ -48,6 +48,7 @@ from openecos.keys.model import (
     der_signature,
     raw_signature,
 )
+from openecos.keys.pkcs11_session import Pkcs11Config
 from openecos.keys.software import SoftwareKey, SoftwareKeyStore, load_private_key, transfer
 from openecos.keys.sources import (
     add_source,

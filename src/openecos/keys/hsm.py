@@ -23,25 +23,20 @@ r‖s (docs/duis-xmldsig-smki.md §5).
 Threads: python-pkcs11 sessions are not thread-safe, so every token call
 runs under the store's lock; open one store per worker thread for parallel
 signing. PKCS#11 login belongs to the process, not the session, so the stores
-of one process share one login per token (see ``_Login``).
+of one process share one login per token (see :mod:`openecos.keys.pkcs11_session`).
 Handles are cached per label, so a signature costs one ``C_SignInit`` and one
 ``C_Sign`` (about 0.06 ms on SoftHSM). Sessions do not survive ``fork``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import hmac
-import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-import pkcs11
 from asn1crypto.core import OctetString
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -71,42 +66,11 @@ from openecos.keys.model import (
     info_with_certificate,
     same_public_key,
 )
-
-DEFAULT_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
-ENV_MODULE = "OPENECOS_PKCS11_MODULE"
-ENV_TOKEN = "OPENECOS_PKCS11_TOKEN"
-ENV_PIN = "OPENECOS_PKCS11_PIN"
+from openecos.keys.pkcs11_session import Pkcs11Config, close_session, open_session
 
 # DER of the named curve secp256r1 (prime256v1), the only curve GBCS uses.
 _P256_PARAMS = bytes.fromhex("06082a8648ce3d030107")
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class Pkcs11Config:
-    """Where the token is: module path, token label, user PIN (never printed)."""
-
-    module: str
-    token_label: str
-    user_pin: str = field(repr=False)
-
-    @classmethod
-    def resolve(
-        cls,
-        module: str | Path | None = None,
-        token_label: str | None = None,
-        user_pin: str | None = None,
-        environ: Mapping[str, str] | None = None,
-    ) -> Pkcs11Config:
-        """Arguments first, then OPENECOS_PKCS11_{MODULE,TOKEN,PIN}, then the SoftHSM default."""
-        env = os.environ if environ is None else environ
-        label = token_label or env.get(ENV_TOKEN)
-        pin = user_pin if user_pin is not None else env.get(ENV_PIN)
-        if not label:
-            raise TokenError(TokenFailure.CONFIGURATION, f"no token label (set {ENV_TOKEN})")
-        if pin is None:
-            raise TokenError(TokenFailure.CONFIGURATION, f"no user PIN (set {ENV_PIN})")
-        return cls(str(module or env.get(ENV_MODULE) or DEFAULT_MODULE), label, pin)
 
 
 class Pkcs11Key:
@@ -211,7 +175,7 @@ class Pkcs11KeyStore(KeyStore):
         self.config = Pkcs11Config.resolve(module, token_label, user_pin, environ)
         self._lock = threading.RLock()
         self._handles: dict[str, Pkcs11Key] = {}
-        self._session, self._login_key = _open_session(self.config)
+        self._session, self._login_key = open_session(self.config)
         self._closed = False
         self.entries()  # one scan fills the handle cache
 
@@ -236,7 +200,7 @@ class Pkcs11KeyStore(KeyStore):
                 return
             self._closed = True
             self._handles.clear()
-            _close_session(self._session, self._login_key)
+            close_session(self._session, self._login_key)
 
     # -- lookup -----------------------------------------------------------
 
@@ -453,103 +417,6 @@ class Pkcs11KeyStore(KeyStore):
             except p11.PKCS11Error as exc:
                 detail = f"{type(exc).__name__} {exc}".strip()
                 raise TokenError(TokenFailure.OPERATION_FAILED, detail) from None
-
-
-@dataclass(slots=True)
-class _Login:
-    """The process's login to one token, shared by every store open on it.
-
-    PKCS#11 login state belongs to the application, not to a session: a
-    second C_Login fails with CKR_USER_ALREADY_LOGGED_IN and one C_Logout logs
-    every session out. So one dedicated session holds the login while any
-    store is open, and stores open plain sessions that inherit it.
-    """
-
-    session: Any  # None where something else in the process logged in first
-    pin_digest: bytes
-    stores: int = 0
-
-
-_LOGINS: dict[tuple[str, str, str], _Login] = {}
-_LOGINS_LOCK = threading.Lock()
-
-
-def _open_session(config: Pkcs11Config) -> tuple[Any, tuple[str, str, str]]:
-    token = _find_token(config)
-    # Token serials change when a token is re-initialised, so a stale login never matches.
-    key = (config.module, config.token_label, str(token.serial))
-    pin_digest = hashlib.sha256(config.user_pin.encode()).digest()
-    with _LOGINS_LOCK:
-        login = _LOGINS.get(key)
-        if login is None:
-            login = _Login(_log_in(token, config), pin_digest)
-            _LOGINS[key] = login
-        elif not hmac.compare_digest(login.pin_digest, pin_digest):
-            # The token has one user PIN and this process is logged in with it.
-            raise TokenError(
-                TokenFailure.PIN_INCORRECT, f"user PIN refused by {config.token_label!r}"
-            )
-        try:
-            session = token.open(rw=True)
-        except p11.PKCS11Error as exc:
-            if login.stores == 0:
-                _release_login(key)
-            raise TokenError(TokenFailure.OPERATION_FAILED, type(exc).__name__) from None
-        login.stores += 1
-        return session, key
-
-
-def _close_session(session: Any, key: tuple[str, str, str]) -> None:
-    with _LOGINS_LOCK:
-        # The session may already be gone with the module (finalised, token removed).
-        with contextlib.suppress(p11.PKCS11Error):
-            session.close()
-        login = _LOGINS.get(key)
-        if login is not None:
-            login.stores -= 1
-            if login.stores <= 0:
-                _release_login(key)
-
-
-def _release_login(key: tuple[str, str, str]) -> None:
-    login = _LOGINS.pop(key)
-    if login.session is not None:
-        with contextlib.suppress(p11.PKCS11Error):
-            login.session.close()  # C_Logout, then C_CloseSession
-
-
-def _find_token(config: Pkcs11Config) -> Any:
-    try:
-        library = pkcs11.lib(config.module)
-    except (p11.PKCS11Error, OSError) as exc:
-        raise TokenError(TokenFailure.MODULE_UNAVAILABLE, f"{config.module}: {exc}") from None
-    try:
-        return library.get_token(token_label=config.token_label)
-    except p11.NoSuchToken:
-        raise TokenError(
-            TokenFailure.TOKEN_NOT_FOUND, f"no token labelled {config.token_label!r}"
-        ) from None
-    except p11.MultipleTokensReturned:
-        raise TokenError(
-            TokenFailure.CONFIGURATION, f"several tokens labelled {config.token_label!r}"
-        ) from None
-    except p11.PKCS11Error as exc:
-        raise TokenError(TokenFailure.MODULE_UNAVAILABLE, type(exc).__name__) from None
-
-
-def _log_in(token: Any, config: Pkcs11Config) -> Any:
-    try:
-        return token.open(rw=True, user_pin=config.user_pin)
-    except p11.UserAlreadyLoggedIn:
-        return None  # logged in by other code in this process; its login serves us
-    except (p11.PinIncorrect, p11.PinInvalid, p11.PinLenRange):
-        raise TokenError(
-            TokenFailure.PIN_INCORRECT, f"user PIN refused by {config.token_label!r}"
-        ) from None
-    except p11.PinLocked:
-        raise TokenError(TokenFailure.PIN_LOCKED, f"{config.token_label!r} is locked") from None
-    except p11.PKCS11Error as exc:
-        raise TokenError(TokenFailure.OPERATION_FAILED, type(exc).__name__) from None
 
 
 def _is_entry_object(obj: Any) -> bool:
