@@ -287,3 +287,24 @@ def test_body_value_readers_raise_only_invalid_body(text: str) -> None:
     for reader in (certificate_from_base64, parse_datetime):
         with contextlib.suppress(InvalidBody):
             reader(text, "field")
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_correctly_signed_hostile_requests_raise_only_duis_errors(
+    schema: DuisSchema, pki: SignerPki, data: st.DataObject
+) -> None:
+    # The sender holds a valid key but writes garbage: every refusal is typed.
+    text = template_623("future-dated")
+    body = text[: text.index(b"<ds:Signature")] + b"</sr:Request>"
+    position = data.draw(st.integers(0, len(body) - 1))
+    cut = data.draw(st.integers(0, 8))
+    extra = data.draw(st.binary(max_size=6) | st.sampled_from([b"<", b"Z", b"-1", b"%%", b" "]))
+    mutated = body[:position] + extra + body[position + cut :]
+    try:
+        received = receive_update_security_credentials_cos(
+            resign(mutated, pki.identity), schema=schema, resolve_certificate=pki.resolver
+        )
+    except DuisError:
+        return
+    assert received.request.header.service_reference == "6.23"

@@ -7,6 +7,11 @@ The public surface is re-exported here; the modules behind it are:
 ``codes`` and ``errors``.
 """
 
+from openecos.duis.binding import (
+    DCC_XML_SIGNING_ROLES,
+    USER_XML_SIGNING_ROLES,
+    check_signer_binding,
+)
 from openecos.duis.codes import (
     ALLOWED_COMMAND_VARIANTS_6_23,
     SCHEMA_VERSION,
@@ -81,10 +86,12 @@ from openecos.duis.xmldsig import (
 __all__ = [
     "ALLOWED_COMMAND_VARIANTS_6_23",
     "CANCELLATION_SENTINEL",
+    "DCC_XML_SIGNING_ROLES",
     "DEFAULT_MAX_SIZE",
     "FAILURE_RESPONSE_CODES",
     "SCHEMA_VERSION",
     "SERVICE_REFERENCE_6_23",
+    "USER_XML_SIGNING_ROLES",
     "CertificateResolver",
     "CertificateType",
     "ChangeOfSupplierAlert",
@@ -133,6 +140,7 @@ __all__ = [
     "build_update_security_credentials_cos",
     "build_update_security_credentials_cos_rsp",
     "check_counter_increases",
+    "check_signer_binding",
     "issuer_of",
     "normalise_issuer",
     "parse_document",

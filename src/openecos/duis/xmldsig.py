@@ -49,7 +49,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from lxml import etree  # type: ignore[import-untyped]  # no stubs installed
 
 from openecos.duis.document import DEFAULT_MAX_SIZE, NS_DS, parse_document
-from openecos.duis.errors import DuisFailure, SignatureError, SigningFailed
+from openecos.duis.errors import DuisFailure, SignatureError, SigningFailed, XmlRefused
 
 ALG_EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 ALG_ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
@@ -260,9 +260,7 @@ def verify_signature(
     if not hmac.compare_digest(hashlib.sha256(signed_bytes).digest(), expected_digest):
         raise _fail("DigestValue does not match the document", DuisFailure.DIGEST_MISMATCH)
 
-    signed_info_c14n = etree.tostring(
-        signed_info, method="c14n", exclusive=True, with_comments=False
-    )
+    signed_info_c14n = _c14n(signed_info, exclusive=True)
     r = int.from_bytes(raw_signature[:32], "big")
     s = int.from_bytes(raw_signature[32:], "big")
     try:
@@ -316,9 +314,23 @@ def canonical_without_signature(root: etree._Element, signature: etree._Element)
         raise _fail("ds:Signature must be a child of the document element")
     copy = deepcopy(root)
     _remove_keeping_tail(copy[root.index(signature)], keep_blank=True)
-    canonical: bytes = etree.tostring(
-        copy.getroottree(), method="c14n", exclusive=False, with_comments=False
-    )
+    return _c14n(copy.getroottree(), exclusive=False)
+
+
+def _c14n(node: etree._Element | etree._ElementTree, *, exclusive: bool) -> bytes:
+    """Canonical XML 1.0 without comments; a document C14N cannot render is refused.
+
+    libxml2 refuses e.g. relative namespace URIs (C14N 1.0 §2.3): such a
+    document cannot carry a DUIS signature, whoever sent it.
+    """
+    try:
+        canonical: bytes = etree.tostring(
+            node, method="c14n", exclusive=exclusive, with_comments=False
+        )
+    except etree.C14NError as exc:
+        raise XmlRefused(
+            f"document cannot be canonicalised: {exc}", failure=DuisFailure.MALFORMED_XML
+        ) from exc
     return canonical
 
 
@@ -337,9 +349,7 @@ def sign_document(root: etree._Element, identity: SigningIdentity) -> bytes:
     """
     for old in list(root.iter(_SIGNATURE)):
         _remove_keeping_tail(old)
-    digest = hashlib.sha256(
-        etree.tostring(root.getroottree(), method="c14n", exclusive=False, with_comments=False)
-    ).digest()
+    digest = hashlib.sha256(_c14n(root.getroottree(), exclusive=False)).digest()
 
     ds_bound = root.nsmap.get("ds") == NS_DS
     signature = etree.SubElement(root, _SIGNATURE, nsmap=None if ds_bound else {"ds": NS_DS})
@@ -358,9 +368,7 @@ def sign_document(root: etree._Element, identity: SigningIdentity) -> bytes:
     etree.SubElement(issuer_serial, f"{_DS}X509IssuerName").text = identity.issuer
     etree.SubElement(issuer_serial, f"{_DS}X509SerialNumber").text = str(identity.serial)
 
-    signed_info_c14n = etree.tostring(
-        signed_info, method="c14n", exclusive=True, with_comments=False
-    )
+    signed_info_c14n = _c14n(signed_info, exclusive=True)
     raw = identity.signer.sign_digest(hashlib.sha256(signed_info_c14n).digest())
     if not isinstance(raw, bytes) or len(raw) != 64:
         root.remove(signature)
