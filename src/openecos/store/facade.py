@@ -1,0 +1,111 @@
+"""``Store``: one object that opens the database, migrates it, and holds the repositories.
+
+Quickstart::
+
+    store = Store.open("sqlite:///openecos.db")    # or postgresql+psycopg://...
+    store.parties.add_party(Party("P1", "Supplier One"))
+    with store.transaction() as tx:                 # several writes, all or none
+        tx.requests.advance_counter(originator, counter)
+        tx.requests.add(record)
+    n = store.signing_counters.reserve(cos_entity)  # always its own transaction
+    store.close()
+
+Each repository method called on ``store`` is one transaction of its own.
+Inside ``store.transaction()`` the same repositories run in the caller's
+transaction, each call a SAVEPOINT (a refused write does not poison the
+rest). Signing counters are deliberately absent from the transaction view:
+a counter must be committed before the signature exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from openecos.store._base import Executor
+from openecos.store.audit import AuditLog
+from openecos.store.commands import CommandRepository
+from openecos.store.counters import SigningCounterRepository
+from openecos.store.devices import DeviceRepository
+from openecos.store.engine import open_engine, write_transaction
+from openecos.store.migrations import migrate
+from openecos.store.outbox import OutboxRepository
+from openecos.store.parties import CertificateRepository, PartyRepository
+from openecos.store.registrations import RegistrationRepository
+from openecos.store.requests import RequestRepository
+from openecos.store.work import WorkQueue
+
+
+@dataclass(frozen=True, slots=True)
+class Repositories:
+    """The repositories that can share one transaction."""
+
+    parties: PartyRepository
+    certificates: CertificateRepository
+    registrations: RegistrationRepository
+    devices: DeviceRepository
+    requests: RequestRepository
+    commands: CommandRepository
+    outbox: OutboxRepository
+    work: WorkQueue
+    audit: AuditLog
+
+    @classmethod
+    def bound(cls, db: Executor) -> Repositories:
+        return cls(
+            parties=PartyRepository(db),
+            certificates=CertificateRepository(db),
+            registrations=RegistrationRepository(db),
+            devices=DeviceRepository(db),
+            requests=RequestRepository(db),
+            commands=CommandRepository(db),
+            outbox=OutboxRepository(db),
+            work=WorkQueue(db),
+            audit=AuditLog(db),
+        )
+
+
+class Store:
+    """The system of record: engine, schema and repositories."""
+
+    def __init__(self, engine: Engine) -> None:
+        """Wraps an engine made by :func:`open_engine` that is already migrated."""
+        self.engine = engine
+        repos = Repositories.bound(Executor(engine))
+        self.parties = repos.parties
+        self.certificates = repos.certificates
+        self.registrations = repos.registrations
+        self.devices = repos.devices
+        self.requests = repos.requests
+        self.commands = repos.commands
+        self.outbox = repos.outbox
+        self.work = repos.work
+        self.audit = repos.audit
+        self.signing_counters = SigningCounterRepository(engine)
+
+    @classmethod
+    def open(cls, url: str, *, run_migrations: bool = True, **engine_kwargs: Any) -> Store:
+        """Opens ``sqlite:///path.db`` or ``postgresql+psycopg://...`` and migrates it."""
+        engine = open_engine(url, **engine_kwargs)
+        if run_migrations:
+            migrate(engine)
+        return cls(engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Repositories]:
+        """Repositories bound to one transaction: committed on exit, rolled back on error."""
+        with write_transaction(self.engine) as conn:
+            yield Repositories.bound(Executor(self.engine, conn))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -1,0 +1,326 @@
+"""The tables of the system of record, as SQLAlchemy Core metadata.
+
+This module is the *current* shape of the schema and what the repositories
+query. The database is created and upgraded only by the ordered steps in
+:mod:`openecos.store.migrations`; a test reflects a migrated database and
+compares it with this metadata, so the two cannot drift apart.
+
+Where a rule can be held by the database it is: foreign keys tie an MPID to a
+user of its own party that holds the MPID's role; a partial unique index
+allows at most one credential-changing command in flight per device
+(docs/architecture.md, Invariants); ``(signer, originator_counter)`` is unique
+so no GBCS counter is used twice; triggers make ``audit_log`` append-only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Enum,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from openecos.gbcs.codes import CellUsage, KeyUsage, MessageCode, RemotePartyRole
+from openecos.store.enums import (
+    IN_FLIGHT_COMMAND_STATUSES,
+    CommandStatus,
+    CosCredentialState,
+    DeviceStatus,
+    DeviceType,
+    OutboxKind,
+    RequestStatus,
+    UserRole,
+    WorkStatus,
+)
+from openecos.store.types import BiasedU64, EuiText, IntEnumColumn, UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: An autoincrementing 64-bit key (SQLite autoincrements only INTEGER keys).
+Serial = BigInteger().with_variant(Integer(), "sqlite")
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _enum(kind: type[Any], name: str) -> Enum:
+    return Enum(
+        kind,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("description", Text, nullable=False),
+    Column("applied_at", UtcDateTime, nullable=False),
+)
+
+parties = Table(
+    "parties",
+    metadata,
+    Column("party_id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+)
+
+party_users = Table(
+    "party_users",
+    metadata,
+    Column("user_id", EuiText, primary_key=True),
+    Column("party_id", ForeignKey("parties.party_id"), nullable=False, index=True),
+    UniqueConstraint("user_id", "party_id"),
+)
+
+party_user_roles = Table(
+    "party_user_roles",
+    metadata,
+    Column(
+        "user_id",
+        ForeignKey("party_users.user_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("role", _enum(UserRole, "user_role"), primary_key=True),
+)
+
+mpids = Table(
+    "mpids",
+    metadata,
+    Column("mpid", String(4), primary_key=True),
+    Column("party_id", String(64), nullable=False),
+    Column("user_id", EuiText, nullable=False, index=True),
+    Column("role", _enum(UserRole, "mpid_role"), nullable=False),
+    # The MPID's user belongs to the MPID's party ...
+    ForeignKeyConstraint(["user_id", "party_id"], ["party_users.user_id", "party_users.party_id"]),
+    # ... and may act in the MPID's market role.
+    ForeignKeyConstraint(
+        ["user_id", "role"], ["party_user_roles.user_id", "party_user_roles.role"]
+    ),
+)
+
+certificates = Table(
+    "certificates",
+    metadata,
+    Column("fingerprint", LargeBinary(32), primary_key=True),
+    Column("issuer_key", String(1024), nullable=False),
+    Column("issuer_name", String(1024), nullable=False),
+    Column("serial", String(60), nullable=False),
+    Column("subject_eui", EuiText, nullable=True),
+    Column("role", IntEnumColumn(RemotePartyRole), nullable=True),
+    Column("key_usage", _enum(KeyUsage, "key_usage"), nullable=False),
+    Column("der", LargeBinary, nullable=False),
+    UniqueConstraint("issuer_key", "serial"),
+    Index(None, "subject_eui", "role"),
+)
+
+registrations = Table(
+    "registrations",
+    metadata,
+    Column("registration_id", Serial, primary_key=True, autoincrement=True),
+    Column("mpxn", String(13), nullable=False),
+    Column("supplier_mpid", ForeignKey("mpids.mpid"), nullable=False, index=True),
+    Column("effective_from", UtcDateTime, nullable=False),
+    Column("effective_to", UtcDateTime, nullable=True),
+    UniqueConstraint("mpxn", "effective_from"),
+    CheckConstraint(
+        "effective_to IS NULL OR effective_to > effective_from", name="interval_not_empty"
+    ),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("eui", EuiText, primary_key=True),
+    Column("device_type", _enum(DeviceType, "device_type"), nullable=False),
+    Column("status", _enum(DeviceStatus, "device_status"), nullable=False),
+    Column("mpxn", String(13), nullable=True, index=True),
+    Column("manufacturer", String(30), nullable=False),
+    Column("model", String(30), nullable=False),
+    Column("firmware_version", String(8), nullable=True),
+    Column("credential_state", _enum(CosCredentialState, "cos_state"), nullable=False),
+    Column("born_ecos", Boolean(create_constraint=True, name="born_ecos"), nullable=False),
+    Index(None, "credential_state", "status", "eui"),
+)
+
+device_trust_anchors = Table(
+    "device_trust_anchors",
+    metadata,
+    Column("device", ForeignKey("devices.eui", ondelete="CASCADE"), primary_key=True),
+    Column("role", IntEnumColumn(RemotePartyRole), primary_key=True),
+    Column("key_usage", _enum(KeyUsage, "ta_key_usage"), primary_key=True),
+    Column("cell_usage", IntEnumColumn(CellUsage), primary_key=True),
+    Column("certificate_der", LargeBinary, nullable=False),
+    Column("subject_eui", EuiText, nullable=False),
+    Column("ski", LargeBinary, nullable=False),
+)
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("request_id", String(80), primary_key=True),
+    Column("originator", EuiText, nullable=False),
+    Column("target", EuiText, nullable=False, index=True),
+    Column("counter", BiasedU64, nullable=False),
+    Column("service_reference", String(16), nullable=False),
+    Column("service_reference_variant", String(16), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("raw_xml", LargeBinary, nullable=False),
+    Column("status", _enum(RequestStatus, "request_status"), nullable=False, index=True),
+    Column("execution_at", UtcDateTime, nullable=True),
+    Column("response_code", String(8), nullable=True),
+    Column("cos_party", EuiText, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+request_counters = Table(
+    "request_counters",
+    metadata,
+    Column("originator", EuiText, primary_key=True),
+    Column("last_counter", BiasedU64, nullable=False),
+)
+
+commands = Table(
+    "commands",
+    metadata,
+    Column("signer", EuiText, primary_key=True),
+    Column("originator_counter", BiasedU64, primary_key=True),
+    Column("device", ForeignKey("devices.eui"), nullable=False, index=True),
+    Column("request_id", ForeignKey("requests.request_id"), nullable=True, index=True),
+    Column("message_code", IntEnumColumn(MessageCode), nullable=False),
+    Column(
+        "credential_changing",
+        Boolean(create_constraint=True, name="credential_changing"),
+        nullable=False,
+    ),
+    Column("payload", LargeBinary, nullable=False),
+    Column("status", _enum(CommandStatus, "command_status"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime, nullable=True),
+    Column("answered_at", UtcDateTime, nullable=True),
+    Column("response", LargeBinary, nullable=True),
+)
+
+_in_flight = and_(
+    commands.c.credential_changing,
+    commands.c.status.in_(sorted(s.value for s in IN_FLIGHT_COMMAND_STATUSES)),
+)
+Index(
+    "uq_commands_in_flight",
+    commands.c.device,
+    unique=True,
+    sqlite_where=_in_flight,
+    postgresql_where=_in_flight,
+)
+
+signing_counters = Table(
+    "signing_counters",
+    metadata,
+    Column("entity", EuiText, primary_key=True),
+    Column("last_counter", BiasedU64, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("message_id", Serial, primary_key=True, autoincrement=True),
+    Column("user_id", EuiText, nullable=False),
+    Column("kind", _enum(OutboxKind, "outbox_kind"), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("request_id", String(80), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("consumed_at", UtcDateTime, nullable=True),
+)
+Index(
+    "ix_outbox_waiting",
+    outbox.c.user_id,
+    outbox.c.message_id,
+    sqlite_where=outbox.c.consumed_at.is_(None),
+    postgresql_where=outbox.c.consumed_at.is_(None),
+)
+
+work_items = Table(
+    "work_items",
+    metadata,
+    Column("item_id", Serial, primary_key=True, autoincrement=True),
+    Column("queue", String(64), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("payload", JsonDocument, nullable=False),
+    Column("status", _enum(WorkStatus, "work_status"), nullable=False),
+    Column("available_at", UtcDateTime, nullable=False),
+    Column("claimed_by", String(128), nullable=True),
+    Column("lease_until", UtcDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index(None, "queue", "status", "available_at"),
+)
+_active = work_items.c.status.in_([WorkStatus.PENDING.value, WorkStatus.CLAIMED.value])
+Index(
+    "uq_work_items_active",
+    work_items.c.queue,
+    work_items.c.subject,
+    unique=True,
+    sqlite_where=_active,
+    postgresql_where=_active,
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("entry_id", Serial, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(128), nullable=False),
+    Column("subject", String(255), nullable=False, index=True),
+    Column("details", JsonDocument, nullable=False),
+)
+
+__all__ = [
+    "audit_log",
+    "certificates",
+    "commands",
+    "device_trust_anchors",
+    "devices",
+    "metadata",
+    "mpids",
+    "outbox",
+    "parties",
+    "party_user_roles",
+    "party_users",
+    "registrations",
+    "request_counters",
+    "requests",
+    "schema_version",
+    "signing_counters",
+    "work_items",
+]
