@@ -119,3 +119,9 @@ class AlertCode(IntEnum):
 
     FUTURE_DATED_COMMAND_ACTIONED = 0x8F66
     FUTURE_DATED_COMMAND_NOT_ACTIONED = 0x8F67
+
+
+class SeqNumberUsage(IntEnum):
+    """SpecialistSeqNumber.seqNumberUsage of CS02b (docs/gbcs-cs02b.md §4)."""
+
+    PREPAYMENT_TOP_UP = 0

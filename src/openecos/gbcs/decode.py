@@ -1,0 +1,448 @@
+"""Decoding the CS02a and CS02b contents (docs/gbcs-cs02b.md §4).
+
+Theory of operation. Hand-written and positional, over the frame's own
+``bytes`` with ``(pos, end)`` bounds: each ``_x`` function takes the offset of
+its element and the end of the enclosing one and returns ``(value, offset
+after it)``, so errors carry absolute frame offsets and nothing is copied but
+the leaves (certificates, identifiers). OPTIONAL fields are recognised by
+their tags, as GBCS defines them. Lengths may be minimal or the meters'
+``82 00 LL`` (:mod:`openecos.gbcs.tlv`).
+
+Decoding sits on the CoS Party's hot path (every 6.23 is decoded and
+verified), and the budget is 15 % over the crypto it precedes; so the common
+one-byte integers are read inline, trust-anchor cells are memoised by their
+bytes, and values are built with :func:`openecos.gbcs._fast.constructor`.
+
+The codec decodes what it is given: whether a command's mode fits its
+message code is for :func:`openecos.gbcs.payload.check_message_code`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from openecos.eui import Eui64
+from openecos.gbcs._fast import constructor
+from openecos.gbcs.codes import (
+    AlertCode,
+    CellUsage,
+    CredentialsReplacementMode,
+    KeyUsage,
+    RemotePartyRole,
+    SeqNumberUsage,
+    StatusCode,
+)
+from openecos.gbcs.cs02a import (
+    ProvideSecurityCredentialDetailsCommand,
+    ProvideSecurityCredentialDetailsResponse,
+    RemotePartyDetails,
+    TrustAnchorCellContents,
+)
+from openecos.gbcs.cs02b import (
+    AuthorisingRemotePartyControl,
+    ExecutionOutcome,
+    RemotePartySeqNumberChange,
+    ReplacementOutcome,
+    SpecialistSeqNumber,
+    TrustAnchorCellIdentifier,
+    TrustAnchorReplacement,
+    UpdateSecurityCredentialsAlert,
+    UpdateSecurityCredentialsCommand,
+    UpdateSecurityCredentialsResponse,
+)
+from openecos.gbcs.errors import DecodeError, DecodeReason
+from openecos.gbcs.tlv import read_octets, read_tlv, read_unsigned
+
+T = TypeVar("T")
+
+Content = (
+    UpdateSecurityCredentialsCommand
+    | UpdateSecurityCredentialsResponse
+    | UpdateSecurityCredentialsAlert
+    | ProvideSecurityCredentialDetailsCommand
+    | ProvideSecurityCredentialDetailsResponse
+)
+"""Any CS02a/CS02b content value."""
+
+SEQUENCE = 0x30
+INTEGER = 0x02
+OCTET_STRING = 0x04
+NULL = 0x05
+ENUMERATED = 0x0A
+GENERALIZED_TIME = 0x18
+EUI_SIZE = 8
+KEY_ID_SIZE = 8
+KEY_USAGE_BITS = {
+    # Named-bit BIT STRINGs with trailing zero bits removed, as in X.509 (§4).
+    KeyUsage.DIGITAL_SIGNATURE: b"\x03\x02\x07\x80",
+    KeyUsage.KEY_AGREEMENT: b"\x03\x02\x03\x08",
+}
+_KEY_USAGES = {bits: usage for usage, bits in KEY_USAGE_BITS.items()}
+_ROLES = {role.value: role for role in RemotePartyRole}
+_MODES = {mode.value: mode for mode in CredentialsReplacementMode}
+_STATUSES = {status.value: status for status in StatusCode}
+_ALERTS = {alert.value: alert for alert in AlertCode}
+_CELL_USAGES = {usage.value: usage for usage in CellUsage}
+_SEQ_NUMBER_USAGES = {usage.value: usage for usage in SeqNumberUsage}
+
+# Field order of each class, as constructor() takes them.
+_new_eui = constructor(Eui64)
+_new_cell = constructor(TrustAnchorCellIdentifier)
+_new_specialist = constructor(SpecialistSeqNumber)
+_new_seq_change = constructor(RemotePartySeqNumberChange)
+_new_control = constructor(AuthorisingRemotePartyControl)
+_new_replacement = constructor(TrustAnchorReplacement)
+_new_command = constructor(UpdateSecurityCredentialsCommand)
+_new_replacement_outcome = constructor(ReplacementOutcome)
+_new_execution_outcome = constructor(ExecutionOutcome)
+_new_response = constructor(UpdateSecurityCredentialsResponse)
+_new_alert = constructor(UpdateSecurityCredentialsAlert)
+_new_cs02a_command = constructor(ProvideSecurityCredentialDetailsCommand)
+_new_cell_contents = constructor(TrustAnchorCellContents)
+_new_party_details = constructor(RemotePartyDetails)
+_new_cs02a_response = constructor(ProvideSecurityCredentialDetailsResponse)
+
+# Trust-anchor cells recur in every command and response and take a few dozen values:
+# decoded cells are remembered by their exact bytes (tag included). Bounded, so hostile
+# input cannot grow it; a full cache only means slower decoding.
+_CELL_CACHE: dict[bytes, TrustAnchorCellIdentifier] = {}
+_CELL_CACHE_LIMIT = 256
+
+
+# -- primitives -------------------------------------------------------------------------------
+
+
+def _trailing(pos: int, end: int) -> DecodeError:
+    return DecodeError(DecodeReason.TRAILING_BYTES, pos, f"{end - pos} unexpected bytes")
+
+
+def _unknown(what: str, value: int, at: int) -> DecodeError:
+    return DecodeError(DecodeReason.INVALID_VALUE, at, f"unknown {what} {value}")
+
+
+def _code(
+    table: dict[int, T], what: str, buf: bytes, pos: int, end: int, tag: int
+) -> tuple[T, int]:
+    """A small INTEGER/ENUMERATED that must be a member of ``table``."""
+    value, stop = read_unsigned(buf, pos, end, tag, 0xFFFF)
+    found = table.get(value)
+    if found is None:
+        raise _unknown(what, value, pos)
+    return found, stop
+
+
+def _key_usage(buf: bytes, pos: int, end: int) -> tuple[KeyUsage, int]:
+    usage = _KEY_USAGES.get(buf[pos : pos + 4])
+    if usage is None or pos + 4 > end:
+        read_tlv(buf, pos, end, 0x03)  # a truncation or a wrong tag is reported as such
+        raise DecodeError(DecodeReason.INVALID_VALUE, pos, "key usage must be DS or KA")
+    return usage, pos + 4
+
+
+def _optional_cell_usage(buf: bytes, pos: int, end: int) -> tuple[CellUsage, int]:
+    if pos < end and buf[pos] == INTEGER:
+        return _code(_CELL_USAGES, "cell usage", buf, pos, end, INTEGER)
+    return CellUsage.MANAGEMENT, pos
+
+
+def _eui(buf: bytes, pos: int, end: int) -> tuple[Eui64, int]:
+    value, stop = read_octets(buf, pos, end, OCTET_STRING, EUI_SIZE)
+    return _new_eui(value), stop
+
+
+def _time(buf: bytes, pos: int, end: int) -> tuple[datetime, int]:
+    start, stop = read_tlv(buf, pos, end, GENERALIZED_TIME)
+    text = buf[start:stop]
+    # GBCS GeneralizedTime is exactly YYYYMMDDhhmmssZ (§4).
+    if len(text) != 15 or text[14] != 0x5A or not text[:14].isdigit():
+        raise DecodeError(DecodeReason.INVALID_VALUE, pos, "GeneralizedTime YYYYMMDDhhmmssZ")
+    try:
+        value = datetime(
+            int(text[0:4]),
+            int(text[4:6]),
+            int(text[6:8]),
+            int(text[8:10]),
+            int(text[10:12]),
+            int(text[12:14]),
+            tzinfo=UTC,
+        )
+    except ValueError:
+        raise DecodeError(DecodeReason.INVALID_VALUE, pos, "no such date-time") from None
+    return value, stop
+
+
+def _sequence_of(
+    buf: bytes,
+    pos: int,
+    end: int,
+    item: Callable[[bytes, int, int], tuple[T, int]],
+    tag: int = SEQUENCE,
+) -> tuple[tuple[T, ...], int]:
+    start, stop = read_tlv(buf, pos, end, tag)
+    items: list[T] = []
+    while start < stop:
+        value, start = item(buf, start, stop)
+        items.append(value)
+    return tuple(items), stop
+
+
+def _certificate(buf: bytes, pos: int, end: int) -> tuple[bytes, int]:
+    # Opaque: the whole DER element as received (§4; never re-encoded).
+    stop = read_tlv(buf, pos, end, SEQUENCE)[1]
+    return buf[pos:stop], stop
+
+
+def _role(buf: bytes, pos: int, end: int) -> tuple[RemotePartyRole, int]:
+    return _code(_ROLES, "remote party role", buf, pos, end, INTEGER)
+
+
+# -- CS02b ------------------------------------------------------------------------------------
+
+
+def _cell(
+    buf: bytes, pos: int, end: int, tag: int = SEQUENCE
+) -> tuple[TrustAnchorCellIdentifier, int]:
+    if pos + 1 < end and buf[pos] == tag and buf[pos + 1] < 0x80:
+        stop = pos + 2 + buf[pos + 1]
+        if stop <= end:
+            cached = _CELL_CACHE.get(buf[pos:stop])
+            if cached is not None:
+                return cached, stop
+    start, stop = read_tlv(buf, pos, end, tag)
+    role, at = _role(buf, start, stop)
+    usage, at = _key_usage(buf, at, stop)
+    cell_usage, at = _optional_cell_usage(buf, at, stop)
+    if at != stop:
+        raise _trailing(at, stop)
+    cell: TrustAnchorCellIdentifier = _new_cell(role, usage, cell_usage)
+    if start == pos + 2 and len(_CELL_CACHE) < _CELL_CACHE_LIMIT:
+        _CELL_CACHE[buf[pos:stop]] = cell
+    return cell, stop
+
+
+def _specialist(buf: bytes, pos: int, end: int) -> tuple[SpecialistSeqNumber, int]:
+    start, stop = read_tlv(buf, pos, end, SEQUENCE)
+    usage, at = _code(_SEQ_NUMBER_USAGES, "seq number usage", buf, start, stop, INTEGER)
+    seq, at = read_unsigned(buf, at, stop, INTEGER)
+    if at != stop:
+        raise _trailing(at, stop)
+    return _new_specialist(usage, seq), stop
+
+
+def _seq_change(buf: bytes, pos: int, end: int) -> tuple[RemotePartySeqNumberChange, int]:
+    start, stop = read_tlv(buf, pos, end, SEQUENCE)
+    role, at = _role(buf, start, stop)
+    floor, at = read_unsigned(buf, at, stop, INTEGER)
+    specialist = None
+    if at < stop:
+        specialist, at = _sequence_of(buf, at, stop, _specialist)
+        if at != stop:
+            raise _trailing(at, stop)
+    return _new_seq_change(role, floor, specialist), stop
+
+
+def _control(buf: bytes, pos: int, end: int) -> tuple[AuthorisingRemotePartyControl, int]:
+    start, stop = read_tlv(buf, pos, end, SEQUENCE)
+    mode, at = _code(_MODES, "credentials replacement mode", buf, start, stop, INTEGER)
+    tag = buf[at] if at < stop else -1
+    key = None
+    if tag == 0x80:
+        key_start, key_stop = read_tlv(buf, at, stop, 0x80)
+        key, at = buf[key_start:key_stop], key_stop
+        tag = buf[at] if at < stop else -1
+    apply_checks = True
+    if tag == 0x81:
+        value, at = read_unsigned(buf, at, stop, 0x81, 1)
+        apply_checks = value == 0  # apply(0), disapply(1)
+        tag = buf[at] if at < stop else -1
+    cell = None
+    if tag == 0xA2:
+        cell, at = _cell(buf, at, stop, 0xA2)
+    seq, at = read_unsigned(buf, at, stop, 0x83)
+    tag = buf[at] if at < stop else -1
+    floor = None
+    if tag == 0x84:
+        floor, at = read_unsigned(buf, at, stop, 0x84)
+        tag = buf[at] if at < stop else -1
+    specialist = None
+    if tag == 0xA5:
+        specialist, at = _sequence_of(buf, at, stop, _specialist, 0xA5)
+        tag = buf[at] if at < stop else -1
+    changes = None
+    if tag == 0xA6:
+        changes, at = _sequence_of(buf, at, stop, _seq_change, 0xA6)
+    if at != stop:
+        raise _trailing(at, stop)
+    control = _new_control(mode, seq, cell, key, apply_checks, floor, specialist, changes)
+    return control, stop
+
+
+def _replacement(buf: bytes, pos: int, end: int) -> tuple[TrustAnchorReplacement, int]:
+    start, stop = read_tlv(buf, pos, end, SEQUENCE)
+    at = read_tlv(buf, start, stop, SEQUENCE)[1]
+    cell, at2 = _cell(buf, at, stop)
+    if at2 != stop:
+        raise _trailing(at2, stop)
+    return _new_replacement(buf[start:at], cell), stop
+
+
+def _command(buf: bytes, pos: int, end: int) -> tuple[UpdateSecurityCredentialsCommand, int]:
+    start, stop = read_tlv(buf, pos, end, SEQUENCE)
+    control, at = _control(buf, start, stop)
+    replacements, at = _sequence_of(buf, at, stop, _replacement)
+    path, at = _sequence_of(buf, at, stop, _certificate)
+    when = None
+    if at < stop:
+        when, at = _time(buf, at, stop)
+        if at != stop:
+            raise _trailing(at, stop)
+    return _new_command(control, replacements, path, when), stop
+
+
+def _replacement_outcome(buf: bytes, pos: int, end: int) -> tuple[ReplacementOutcome, int]:
+    start, stop = read_tlv(buf, pos, end, SEQUENCE)
+    cell, at = _cell(buf, start, stop)
+    status, at = _code(_STATUSES, "status code", buf, at, stop, ENUMERATED)
+    existing_id, at = _eui(buf, at, stop)
+    existing_key, at = read_octets(buf, at, stop, OCTET_STRING, KEY_ID_SIZE)
+    replacing_id, at = _eui(buf, at, stop)
+    replacing_key, at = read_octets(buf, at, stop, OCTET_STRING, KEY_ID_SIZE)
+    if at != stop:
+        raise _trailing(at, stop)
+    outcome = _new_replacement_outcome(
+        cell, status, existing_id, existing_key, replacing_id, replacing_key
+    )
+    return outcome, stop
+
+
+def _execution_outcome(buf: bytes, pos: int, end: int) -> tuple[ExecutionOutcome, int]:
+    start, stop = read_tlv(buf, pos, end, SEQUENCE)
+    seq, at = read_unsigned(buf, start, stop, INTEGER)
+    mode, at = _code(_MODES, "credentials replacement mode", buf, at, stop, INTEGER)
+    changes, at = _sequence_of(buf, at, stop, _seq_change)
+    outcomes, at = _sequence_of(buf, at, stop, _replacement_outcome)
+    if at != stop:
+        raise _trailing(at, stop)
+    return _new_execution_outcome(seq, mode, changes, outcomes), stop
+
+
+def _response(buf: bytes, pos: int, end: int) -> tuple[UpdateSecurityCredentialsResponse, int]:
+    start, stop = read_tlv(buf, pos, end, SEQUENCE)
+    null_start, at = read_tlv(buf, start, stop, NULL)
+    if at != null_start:
+        raise DecodeError(DecodeReason.INVALID_VALUE, start, "commandAccepted is NULL")
+    outcome = None
+    if at < stop:
+        outcome, at = _execution_outcome(buf, at, stop)
+        if at != stop:
+            raise _trailing(at, stop)
+    return _new_response(outcome), stop
+
+
+def _alert(buf: bytes, pos: int, end: int) -> tuple[UpdateSecurityCredentialsAlert, int]:
+    start, stop = read_tlv(buf, pos, end, SEQUENCE)
+    alert_code, at = _code(_ALERTS, "alert code", buf, start, stop, INTEGER)
+    when, at = _time(buf, at, stop)
+    outcome, at = _execution_outcome(buf, at, stop)
+    if at != stop:
+        raise _trailing(at, stop)
+    return _new_alert(alert_code, when, outcome), stop
+
+
+# -- CS02a ------------------------------------------------------------------------------------
+
+
+def _cs02a_command(
+    buf: bytes, pos: int, end: int
+) -> tuple[ProvideSecurityCredentialDetailsCommand, int]:
+    start, stop = read_tlv(buf, pos, end, SEQUENCE)
+    cell, at = _cell(buf, start, stop)
+    roles, at = _sequence_of(buf, at, stop, _role)
+    if at != stop:
+        raise _trailing(at, stop)
+    return _new_cs02a_command(cell, roles), stop
+
+
+def _cell_contents(buf: bytes, pos: int, end: int) -> tuple[TrustAnchorCellContents, int]:
+    start, stop = read_tlv(buf, pos, end, SEQUENCE)
+    usage, at = _key_usage(buf, start, stop)
+    cell_usage, at = _optional_cell_usage(buf, at, stop)
+    subject, at = _eui(buf, at, stop)
+    key_id, at = read_octets(buf, at, stop, OCTET_STRING, KEY_ID_SIZE)
+    if at != stop:
+        raise _trailing(at, stop)
+    return _new_cell_contents(usage, subject, key_id, cell_usage), stop
+
+
+def _party_details(buf: bytes, pos: int, end: int) -> tuple[RemotePartyDetails, int]:
+    start, stop = read_tlv(buf, pos, end, SEQUENCE)
+    role, at = _role(buf, start, stop)
+    status, at = _code(_STATUSES, "status code", buf, at, stop, ENUMERATED)
+    seq = None
+    cells = None
+    if at < stop:  # currentSeqNumber and the cell details come together
+        seq, at = read_unsigned(buf, at, stop, INTEGER)
+        cells, at = _sequence_of(buf, at, stop, _cell_contents)
+        if at != stop:
+            raise _trailing(at, stop)
+    return _new_party_details(role, status, seq, cells), stop
+
+
+def _cs02a_response(
+    buf: bytes, pos: int, end: int
+) -> tuple[ProvideSecurityCredentialDetailsResponse, int]:
+    details, stop = _sequence_of(buf, pos, end, _party_details)
+    return _new_cs02a_response(details), stop
+
+
+# -- public -----------------------------------------------------------------------------------
+
+
+def _whole(
+    decode: Callable[[bytes, int, int], tuple[T, int]], data: bytes, start: int, end: int | None
+) -> T:
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    stop = len(data) if end is None else end
+    if not 0 <= start <= stop <= len(data):
+        raise ValueError(f"bad bounds {start}:{stop} for {len(data)} bytes")
+    value, at = decode(data, start, stop)
+    if at != stop:
+        raise _trailing(at, stop)
+    return value
+
+
+def decode_update_security_credentials_command(
+    data: bytes, start: int = 0, end: int | None = None
+) -> UpdateSecurityCredentialsCommand:
+    """Decodes CS02b command content that occupies ``data[start:end]`` exactly.
+
+    Error offsets are offsets in ``data``. Likewise the other ``decode_*``.
+    """
+    return _whole(_command, data, start, end)
+
+
+def decode_update_security_credentials_response(
+    data: bytes, start: int = 0, end: int | None = None
+) -> UpdateSecurityCredentialsResponse:
+    return _whole(_response, data, start, end)
+
+
+def decode_update_security_credentials_alert(
+    data: bytes, start: int = 0, end: int | None = None
+) -> UpdateSecurityCredentialsAlert:
+    return _whole(_alert, data, start, end)
+
+
+def decode_provide_security_credential_details_command(
+    data: bytes, start: int = 0, end: int | None = None
+) -> ProvideSecurityCredentialDetailsCommand:
+    return _whole(_cs02a_command, data, start, end)
+
+
+def decode_provide_security_credential_details_response(
+    data: bytes, start: int = 0, end: int | None = None
+) -> ProvideSecurityCredentialDetailsResponse:
+    return _whole(_cs02a_response, data, start, end)
