@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from multiprocessing.connection import Connection
 from typing import Any
@@ -35,4 +34,4 @@ def reserve_then_hang(url: str, entity_hex: str, pipe: Connection) -> None:
     store = Store.open(url, run_migrations=False)
     value = store.signing_counters.reserve(Eui64.parse(entity_hex))
     pipe.send(value)
-    signal.pause() if hasattr(signal, "pause") else os.read(0, 1)
+    signal.pause()

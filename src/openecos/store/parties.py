@@ -168,7 +168,11 @@ class CertificateRepository(Repository):
     __slots__ = ()
 
     def add(self, certificate: KnownCertificate) -> None:
-        """Stores a certificate; adding the very same DER again changes nothing."""
+        """Stores a certificate; adding the very same record again changes nothing.
+
+        Raises DuplicateKey if another certificate has the same issuer and
+        serial, or the same DER is stored with other fields.
+        """
         values = {
             "fingerprint": certificate.fingerprint,
             "issuer_key": normalise_issuer_name(certificate.issuer_name),
@@ -182,10 +186,12 @@ class CertificateRepository(Repository):
         try:
             with self._db.write() as conn:
                 known = conn.execute(
-                    select(_c.c.fingerprint).where(_c.c.fingerprint == certificate.fingerprint)
+                    select(_c).where(_c.c.fingerprint == certificate.fingerprint)
                 ).first()
                 if known is None:
                     conn.execute(insert(_c).values(**values))
+                elif _certificate(known) != certificate:
+                    raise DuplicateKey("this certificate is stored with other fields")
         except IntegrityError as exc:
             raise DuplicateKey(
                 f"another certificate has issuer {certificate.issuer_name!r}"
