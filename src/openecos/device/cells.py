@@ -21,6 +21,7 @@ The cache is not thread-safe; a fleet lives on one event loop.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Final
 
@@ -128,13 +129,22 @@ class AnchorCertificate:
 class CertificateCache:
     """Interns certificates (by DER) and cell and seq-number tuples; bounded, see module doc."""
 
-    __slots__ = ("_cells", "_certificates", "_limit", "_seq_numbers")
+    __slots__ = ("_cells", "_certificates", "_limit", "_seq_numbers", "_verdicts")
 
     def __init__(self, limit: int = 4096) -> None:
         self._limit = limit
         self._certificates: dict[bytes, AnchorCertificate] = {}
         self._cells: dict[tuple[int, ...], tuple[AnchorCertificate | None, ...]] = {}
         self._seq_numbers: dict[tuple[int, ...], tuple[int, ...]] = {}
+        self._verdicts: dict[Hashable, object] = {}
+
+    def verdict(self, key: Hashable) -> object | None:
+        """A remembered time-independent path verdict (see :mod:`openecos.device.rules`)."""
+        return self._verdicts.get(key)
+
+    def remember_verdict(self, key: Hashable, verdict: object) -> None:
+        if len(self._verdicts) < self._limit:
+            self._verdicts[key] = verdict
 
     def __len__(self) -> int:
         return len(self._certificates)

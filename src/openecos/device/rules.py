@@ -20,6 +20,15 @@ Theory of operation. Two pure tables and one judgement, used by
   reports: a path that does not reach the root is ``noTrustAnchor`` (the
   6.15.1 ERROR vector reports 10 for a certificate from a foreign CA, §4.1);
   anything else wrong with the certificate is ``badCertificate``.
+
+Every meter of a fleet is sent the same few certificates, and checking a path
+costs two ECDSA verifications a link. So the time-independent part of the
+verdict (signatures, names, policies, role, key usage; ``validate_path`` with
+time checks disapplied) is remembered in the profile's cache, keyed by the
+exact certificates, root and cell; the validity periods of the leaf and the
+intermediates are then checked against the command's time on every use. One
+consequence: a certificate that is both expired and wrongly signed reports
+``noTrustAnchor`` where a single walk would have met the expiry first.
 """
 
 from __future__ import annotations
@@ -123,21 +132,43 @@ def judge_replacement(
         anchor = cache.certificate(replacement.replacement_certificate)
     except CertificateError:
         return PlannedReplacement(cell, StatusCode.BAD_CERTIFICATE, None)
+    key = (anchor.der, tuple(c.der for c in path), root.der, cell, policies)
+    verdict = cache.verdict(key)
+    if verdict is None:
+        verdict = _verdict(anchor.certificate, root.certificate, path, cell, policies)
+        cache.remember_verdict(key, verdict)
+    if isinstance(verdict, StatusCode):
+        return PlannedReplacement(cell, verdict, None)
+    assert isinstance(verdict, tuple)
+    moment = time.moment
+    if moment is not None:
+        # §8.4: time-based checks unless [1] = disapply; the anchor itself is trusted as given.
+        for certificate in verdict:
+            if not certificate.not_before <= moment <= certificate.not_after:
+                return PlannedReplacement(cell, StatusCode.BAD_CERTIFICATE, None)
+    return PlannedReplacement(cell, StatusCode.SUCCESS, anchor)
+
+
+def _verdict(
+    leaf: SmkiCertificate,
+    root: SmkiCertificate,
+    path: tuple[SmkiCertificate, ...],
+    cell: TrustAnchorCellIdentifier,
+    policies: frozenset[str],
+) -> StatusCode | tuple[SmkiCertificate, ...]:
+    """A failure status, or the certificates whose validity periods must contain the time."""
     try:
-        validate_path(
-            anchor.certificate,
-            anchors=(root.certificate,),
-            time=time,
+        validated = validate_path(
+            leaf,
+            anchors=(root,),
+            time=ValidationTime.disapplied(),
             policies=policies,
             path=path,
             # The certificate must be for the target cell's role and key usage (§8.4).
             expect=LeafExpectation(role=cell.remote_party_role, key_usage=cell.key_usage),
         )
     except PathValidationError as failure:
-        status = (
-            StatusCode.NO_TRUST_ANCHOR
-            if failure.reason in _NO_TRUST_ANCHOR
-            else StatusCode.BAD_CERTIFICATE
-        )
-        return PlannedReplacement(cell, status, None)
-    return PlannedReplacement(cell, StatusCode.SUCCESS, anchor)
+        if failure.reason in _NO_TRUST_ANCHOR:
+            return StatusCode.NO_TRUST_ANCHOR
+        return StatusCode.BAD_CERTIFICATE
+    return (validated.leaf, *validated.intermediates)
