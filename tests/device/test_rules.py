@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from openecos.device import (
+    ACB_KA_CELL,
+    RECOVERY_CELL,
     SUPPLIER_DS_CELL,
     SUPPLIER_KA_CELL,
     TRANSITIONAL_COS_CELL,
@@ -25,6 +27,8 @@ from openecos.device import (
 from openecos.eui import Eui64
 from openecos.gbcs import (
     ExecutionOutcome,
+    RemotePartySeqNumberChange,
+    SpecialistSeqNumber,
     TrustAnchorReplacement,
     UpdateSecurityCredentialsResponse,
     decode_frame,
@@ -36,6 +40,7 @@ from openecos.gbcs.codes import (
     KeyUsage,
     MessageCode,
     RemotePartyRole,
+    SeqNumberUsage,
     StatusCode,
 )
 from openecos.smki import (
@@ -44,8 +49,16 @@ from openecos.smki import (
     create_test_pki,
     validate_path,
 )
-from openecos.smki.sandbox import SUPPLIER_A, SUPPLIER_B, TCOS_PARTY
-from tests.device.sandbox import DEVICE, MODE_6, NOW, OTHER_DEVICE, SUPPLIER_CELLS, sandbox
+from openecos.smki.sandbox import ACCESS_CONTROL_BROKER, SUPPLIER_A, SUPPLIER_B, TCOS_PARTY
+from tests.device.sandbox import (
+    DEVICE,
+    MODE_6,
+    NOW,
+    OTHER_DEVICE,
+    SUPPLIER_CELLS,
+    Sandbox,
+    sandbox,
+)
 
 
 def _outcome(output: MeterOutput) -> ExecutionOutcome:
@@ -102,9 +115,6 @@ def test_the_response_is_signed_by_the_device_key_its_certificate_names() -> Non
 
 def test_floors_in_6_set_the_supplier_and_top_up_seq_numbers() -> None:
     box = sandbox()
-    from openecos.gbcs import RemotePartySeqNumberChange, SpecialistSeqNumber
-    from openecos.gbcs.codes import SeqNumberUsage
-
     floors = (
         RemotePartySeqNumberChange(
             RemotePartyRole.SUPPLIER,
@@ -328,3 +338,45 @@ def test_time_runs_only_forward_for_future_dated_commands() -> None:
     assert response == UpdateSecurityCredentialsResponse(None)
     assert accepted.state.pending is not None
     assert accepted.state.cells == box.meter.cells
+
+
+def test_acb_by_acb_is_authenticated_by_the_mac_alone_and_rekeys_the_mac() -> None:
+    box = sandbox()
+    new_ka = box.pki.issue_organisation(
+        "acb-ka-2",
+        eui=ACCESS_CONTROL_BROKER,
+        role=RemotePartyRole.ACCESS_CONTROL_BROKER,
+        key_usage=KeyUsage.KEY_AGREEMENT,
+    )
+    command = box.command(
+        (TrustAnchorReplacement(new_ka.certificate.der, ACB_KA_CELL),),
+        mode=CredentialsReplacementMode.ACCESS_CONTROL_BROKER_BY_ACB,
+        authorising_cell=None,
+        signer=None,
+        originator=ACCESS_CONTROL_BROKER,
+        floors=None,
+    )
+    transition = handle(box.meter, command, NOW, box.profile)
+    assert transition.rejection is None
+    assert transition.state.cell(ACB_KA_CELL).der == new_ka.certificate.der  # type: ignore[union-attr]
+    # The old ACB KA key no longer MACs commands for this meter; the new one does.
+    old = handle(transition.state, box.command(seq=101), NOW, box.profile)
+    _rejected(old, RejectionReason.MAC_INVALID)
+    rekeyed = Sandbox(box.pki.with_entries(new_ka), box.profile, transition.state)
+    assert (
+        handle(
+            transition.state, rekeyed.command(seq=101, mac_key="acb-ka-2"), NOW, box.profile
+        ).rejection
+        is None
+    )
+
+
+def test_a_recovery_command_needs_a_recovery_anchor() -> None:
+    box = sandbox()  # the sandbox meter's recovery cell is empty
+
+    command = box.command(
+        mode=CredentialsReplacementMode.ANY_EXCEPT_ABNORMAL_ROOT_BY_RECOVERY,
+        authorising_cell=RECOVERY_CELL,
+        mac_key=None,
+    )
+    _rejected(handle(box.meter, command, NOW, box.profile), RejectionReason.NO_TRUST_ANCHOR)

@@ -9,15 +9,20 @@ command. The rules are in :mod:`openecos.device.machine` (the transition
 table), :mod:`openecos.device.checks` (authentication) and
 :mod:`openecos.device.rules` (modes and certificates).
 
-Quickstart::
+Quickstart (``command`` built with :func:`openecos.gbcs.build_command`, MACed
+for the device KA key ``profile.keys.public_key(device, KeyUsage.KEY_AGREEMENT)``)::
 
+    from datetime import UTC, datetime
+    from openecos.eui import Eui64
     from openecos.smki import sandbox_pki
     from openecos.device import commission_sandbox_meter, handle, sandbox_profile
 
     pki = sandbox_pki()
     profile = sandbox_profile(pki)
-    meter = commission_sandbox_meter(pki, Eui64.parse("00DB000000000001"), profile)
-    transition = handle(meter, command_bytes, now, profile)
+    device = Eui64.parse("00DB000000000001")
+    meter = commission_sandbox_meter(pki, device, profile)
+    transition = handle(meter, command, datetime.now(UTC), profile)
+    meter = transition.state  # send transition.outputs; log transition.rejection
 """
 
 from openecos.device.cells import (
