@@ -1,0 +1,180 @@
+"""GBCS codec cost over the cryptography it cannot avoid (issue 2).
+
+Measures, on one core:
+
+1. decode + signature verify + MAC verify of the RTDS 6.23 immediate command
+   (``CS02bSupplierByTransCoS_6.23_IMMEDIATE_SUCCESS_COMMAND_GBCS.HEX``: frame,
+   CS02b content, ECDSA with Z1-transitionalCoS-ds, ECDH + KDF + GMAC with
+   Z1-accessControlBroker-ka and the meter's KA certificate), against the floor
+   of one raw ECDSA verify of the same signed bytes + one ECDH + one GMAC over the
+   same AAD with ``cryptography`` directly;
+2. build + sign of a 0x0107 command with the same content (encode, sign through
+   a key handle, no MAC), against one raw ECDSA sign of the same bytes.
+
+Target: the codec adds no more than 15% over each floor. Run: ``make bench`` or
+``.venv/bin/python bench/gbcs_codec.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import compare, pin_to_one_core, report
+
+from openecos.gbcs import (
+    build_apdu,
+    decode_frame,
+    decode_payload,
+    verify_mac_with,
+    verify_signature,
+)
+from openecos.gbcs.codes import CraFlag
+from openecos.keys import SoftwareKeyStore
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+COMMAND = (
+    REFERENCE
+    / "rtds"
+    / "6.23_CS02bSupplierByTransCoS"
+    / "CS02bSupplierByTransCoS_6.23_IMMEDIATE_SUCCESS_COMMAND_GBCS.HEX"
+)
+
+
+def zaz1(name: str) -> dict[str, str]:
+    document = json.loads((REFERENCE / "keystore" / "zaz1-keystore.json").read_text())
+    for by_usage in document.values():
+        for by_serial in by_usage.values():
+            for entry in by_serial.values():
+                if entry["name"] == name:
+                    return dict(entry)
+    raise KeyError(name)
+
+
+def private_key(name: str) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(zaz1(name)["privateKey"].encode(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key
+
+
+def public_key(pem: bytes) -> ec.EllipticCurvePublicKey:
+    key = x509.load_pem_x509_certificate(pem).public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    return key
+
+
+def main() -> int:
+    if not COMMAND.is_file():
+        print(f"reference data not found: {COMMAND}", file=sys.stderr)
+        return 2
+    pin_to_one_core()
+    raw = bytes.fromhex("".join(COMMAND.read_text().split()))
+    tcos_public = private_key("Z1-transitionalCoS-ds").public_key()
+    meter_ka_public = public_key(
+        (REFERENCE / "keystore/devices/00db1234567890a0-ka.pem").read_bytes()
+    )
+    store = SoftwareKeyStore()
+    acb = store.import_private_key("acb-ka", private_key("Z1-accessControlBroker-ka"))
+    tcos = store.import_private_key("tcos-ds", private_key("Z1-transitionalCoS-ds"))
+
+    # 1. decode + verify against the floor
+    def codec() -> None:
+        frame = decode_frame(raw)
+        decode_payload(frame)
+        verify_signature(frame, tcos_public)
+        verify_mac_with(frame, acb, meter_ka_public)
+
+    frame = decode_frame(raw)
+    signed = bytes(frame.signed_bytes)
+    signature = frame.apdu.signature or b""
+    der = encode_dss_signature(int.from_bytes(signature[:32]), int.from_bytes(signature[32:]))
+    aad = frame.mac_aad
+    tag = frame.ciphering.mac if frame.ciphering else b""
+    acb_private = private_key("Z1-accessControlBroker-ka")
+    z = acb_private.exchange(ec.ECDH(), meter_ka_public)
+    mac_key = hashlib.sha256(b"\x00\x00\x00\x01" + z).digest()[:16]  # floor: any 16-byte key
+    iv = frame.apdu.originator.value + b"\x00\x00\x00\x00"
+
+    def floor() -> None:
+        tcos_public.verify(der, signed, ec.ECDSA(hashes.SHA256()))
+        acb_private.exchange(ec.ECDH(), meter_ka_public)
+        encryptor = Cipher(algorithms.AES(mac_key), modes.GCM(iv)).encryptor()
+        encryptor.authenticate_additional_data(aad)
+        encryptor.finalize()
+        _ = encryptor.tag[:12] == tag
+
+    codec()  # proves the subject verifies before it is timed
+    n = 400
+    overhead_verify = report(
+        "decode + signature verify + MAC verify, RTDS 6.23 immediate command (1885 B)",
+        *compare(
+            "openecos.gbcs: decode_frame+decode_payload+verify_*",
+            codec,
+            "floor: ECDSA verify + ECDH + GMAC (cryptography)",
+            floor,
+            n=n,
+        ),
+        target="<= +15%",
+    )
+
+    # 2. build + sign against one raw sign
+    content = raw[frame.content_start : frame.content_end]
+    tcos_private = private_key("Z1-transitionalCoS-ds")
+    apdu = frame.apdu
+    value = decode_payload(frame)
+
+    def build() -> None:
+        build_apdu(
+            cra_flag=CraFlag.COMMAND,
+            originator=apdu.originator,
+            recipient=apdu.recipient,
+            originator_counter=apdu.originator_counter,
+            message_code=apdu.message_code,
+            content=value,
+            signer=tcos,
+        ).encode()
+
+    built = build_apdu(
+        cra_flag=CraFlag.COMMAND,
+        originator=apdu.originator,
+        recipient=apdu.recipient,
+        originator_counter=apdu.originator_counter,
+        message_code=apdu.message_code,
+        content=decode_payload(frame),
+        signer=tcos,
+    ).encode()
+    assert built[: len(signed) + 1] == raw[15 : 15 + len(signed) + 1], "build must match RTDS"
+    assert content in built
+
+    def sign_floor() -> None:
+        tcos_private.sign(signed, ec.ECDSA(hashes.SHA256()))
+
+    overhead_build = report(
+        "build (encode CS02b value) + sign a 0x0107 command",
+        *compare(
+            "openecos.gbcs: build_apdu(content value, key handle)",
+            build,
+            "floor: one ECDSA sign of the same bytes (cryptography)",
+            sign_floor,
+            n=n,
+        ),
+        target="<= +15%",
+    )
+    print(
+        f"\nsummary: verify overhead {overhead_verify * 100:+.1f}%, "
+        f"build overhead {overhead_build * 100:+.1f}%"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
