@@ -58,6 +58,7 @@ from openecos.store.records import (
 )
 from openecos.store.registrations import RegistrationRepository
 from openecos.store.requests import RequestRepository
+from openecos.store.simulated import SimulatedEstateRepository, SimulatedMeterRow, SimulatedOutput
 from openecos.store.work import WorkClaim, WorkQueue
 
 __all__ = [
@@ -103,6 +104,9 @@ __all__ = [
     "RequestStatus",
     "SchemaTooNew",
     "SigningCounterRepository",
+    "SimulatedEstateRepository",
+    "SimulatedMeterRow",
+    "SimulatedOutput",
     "StaleState",
     "Store",
     "StoreError",

@@ -37,6 +37,7 @@ from openecos.store.outbox import OutboxRepository
 from openecos.store.parties import CertificateRepository, PartyRepository
 from openecos.store.registrations import RegistrationRepository
 from openecos.store.requests import RequestRepository
+from openecos.store.simulated import SimulatedEstateRepository
 from openecos.store.work import WorkQueue
 
 
@@ -53,6 +54,7 @@ class Repositories:
     outbox: OutboxRepository
     work: WorkQueue
     audit: AuditLog
+    estate: SimulatedEstateRepository
 
     @classmethod
     def bound(cls, db: Executor) -> Repositories:
@@ -66,6 +68,7 @@ class Repositories:
             outbox=OutboxRepository(db),
             work=WorkQueue(db),
             audit=AuditLog(db),
+            estate=SimulatedEstateRepository(db),
         )
 
 
@@ -85,6 +88,7 @@ class Store:
         self.outbox = repos.outbox
         self.work = repos.work
         self.audit = repos.audit
+        self.estate = repos.estate
         self.signing_counters = SigningCounterRepository(engine)
 
     @classmethod

@@ -41,9 +41,17 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
+_LATER_TABLES = frozenset({schema.schema_version, *schema.SIMULATION_TABLES})
+
+
 def _create_tables(conn: Connection) -> None:
-    tables = [t for t in schema.metadata.sorted_tables if t is not schema.schema_version]
+    # Step 1 creates the tables of version 1 only; later steps add theirs.
+    tables = [t for t in schema.metadata.sorted_tables if t not in _LATER_TABLES]
     schema.metadata.create_all(conn, tables=tables)
+
+
+def _create_simulation_tables(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=list(schema.SIMULATION_TABLES))
 
 
 _SQLITE_APPEND_ONLY = [
@@ -75,6 +83,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create tables", _create_tables),
     Migration(
         2, "audit_log is append-only (triggers refuse UPDATE and DELETE)", _audit_append_only
+    ),
+    Migration(
+        3,
+        "simulated meter estate (meter states, certificates, meter outputs)",
+        _create_simulation_tables,
     ),
 )
 

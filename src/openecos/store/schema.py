@@ -305,7 +305,52 @@ audit_log = Table(
     Column("details", JsonDocument, nullable=False),
 )
 
+# --- the simulated meter estate (migration 3) ------------------------------------
+# The sandbox's meters live in the system of record so that they survive a
+# restart of the service and are shared by every service process (the
+# production shape has no simulated meters; these tables stay empty there).
+
+sim_certificates = Table(
+    "sim_certificates",
+    metadata,
+    Column("fingerprint", LargeBinary(32), primary_key=True),
+    Column("der", LargeBinary, nullable=False),
+)
+
+sim_meters = Table(
+    "sim_meters",
+    metadata,
+    Column("device", EuiText, primary_key=True),
+    Column("state", LargeBinary, nullable=False),
+    Column("due_at", UtcDateTime, nullable=True, index=True),
+    Column("broken", Boolean(create_constraint=True, name="sim_broken"), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+sim_meter_outputs = Table(
+    "sim_meter_outputs",
+    metadata,
+    Column("output_id", Serial, primary_key=True, autoincrement=True),
+    Column("device", EuiText, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("recipient", EuiText, nullable=False),
+    Column("originator_counter", BiasedU64, nullable=False),
+    Column("message", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("consumed_at", UtcDateTime, nullable=True),
+)
+Index(
+    "ix_sim_meter_outputs_waiting",
+    sim_meter_outputs.c.output_id,
+    sqlite_where=sim_meter_outputs.c.consumed_at.is_(None),
+    postgresql_where=sim_meter_outputs.c.consumed_at.is_(None),
+)
+
+#: Tables created by migration 3; migration 1 creates every other table.
+SIMULATION_TABLES = (sim_certificates, sim_meters, sim_meter_outputs)
+
 __all__ = [
+    "SIMULATION_TABLES",
     "audit_log",
     "certificates",
     "commands",
@@ -322,5 +367,8 @@ __all__ = [
     "requests",
     "schema_version",
     "signing_counters",
+    "sim_certificates",
+    "sim_meter_outputs",
+    "sim_meters",
     "work_items",
 ]
