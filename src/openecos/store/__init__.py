@@ -58,6 +58,7 @@ from openecos.store.records import (
 )
 from openecos.store.registrations import RegistrationRepository
 from openecos.store.requests import RequestRepository
+from openecos.store.service_state import ServiceStateRepository
 from openecos.store.simulated import SimulatedEstateRepository, SimulatedMeterRow, SimulatedOutput
 from openecos.store.work import WorkClaim, WorkQueue
 
@@ -103,6 +104,7 @@ __all__ = [
     "RequestRepository",
     "RequestStatus",
     "SchemaTooNew",
+    "ServiceStateRepository",
     "SigningCounterRepository",
     "SimulatedEstateRepository",
     "SimulatedMeterRow",

@@ -37,6 +37,7 @@ from openecos.store.outbox import OutboxRepository
 from openecos.store.parties import CertificateRepository, PartyRepository
 from openecos.store.registrations import RegistrationRepository
 from openecos.store.requests import RequestRepository
+from openecos.store.service_state import ServiceStateRepository
 from openecos.store.simulated import SimulatedEstateRepository
 from openecos.store.work import WorkQueue
 
@@ -55,6 +56,7 @@ class Repositories:
     work: WorkQueue
     audit: AuditLog
     estate: SimulatedEstateRepository
+    service_state: ServiceStateRepository
 
     @classmethod
     def bound(cls, db: Executor) -> Repositories:
@@ -69,6 +71,7 @@ class Repositories:
             work=WorkQueue(db),
             audit=AuditLog(db),
             estate=SimulatedEstateRepository(db),
+            service_state=ServiceStateRepository(db),
         )
 
 
@@ -89,6 +92,7 @@ class Store:
         self.work = repos.work
         self.audit = repos.audit
         self.estate = repos.estate
+        self.service_state = repos.service_state
         self.signing_counters = SigningCounterRepository(engine)
 
     @classmethod

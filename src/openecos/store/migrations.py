@@ -41,7 +41,9 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
-_LATER_TABLES = frozenset({schema.schema_version, *schema.SIMULATION_TABLES})
+_LATER_TABLES = frozenset(
+    {schema.schema_version, *schema.SIMULATION_TABLES, *schema.SERVICE_STATE_TABLES}
+)
 
 
 def _create_tables(conn: Connection) -> None:
@@ -52,6 +54,10 @@ def _create_tables(conn: Connection) -> None:
 
 def _create_simulation_tables(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=list(schema.SIMULATION_TABLES))
+
+
+def _create_service_state_tables(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=list(schema.SERVICE_STATE_TABLES))
 
 
 _SQLITE_APPEND_ONLY = [
@@ -89,6 +95,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "simulated meter estate (meter states, certificates, meter outputs)",
         _create_simulation_tables,
     ),
+    Migration(4, "service state documents (TAD counts)", _create_service_state_tables),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -346,10 +346,26 @@ Index(
     postgresql_where=sim_meter_outputs.c.consumed_at.is_(None),
 )
 
-#: Tables created by migration 3; migration 1 creates every other table.
+#: Tables created by migration 3.
 SIMULATION_TABLES = (sim_certificates, sim_meters, sim_meter_outputs)
 
+# --- small named documents of the service (migration 4) ----------------------------
+# E.g. the Threshold Anomaly Detection counts: one row, locked FOR UPDATE by the
+# worker that updates it, in the same transaction as the request it judged.
+
+service_state = Table(
+    "service_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("document", Text, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+#: Tables created by migration 4.
+SERVICE_STATE_TABLES = (service_state,)
+
 __all__ = [
+    "SERVICE_STATE_TABLES",
     "SIMULATION_TABLES",
     "audit_log",
     "certificates",
@@ -366,6 +382,7 @@ __all__ = [
     "request_counters",
     "requests",
     "schema_version",
+    "service_state",
     "signing_counters",
     "sim_certificates",
     "sim_meter_outputs",

@@ -1,0 +1,126 @@
+"""``openecos serve``: run the CoS service (HTTP API and workers) over a store.
+
+Configuration comes from a sandbox directory (``--sandbox DIR``: its
+``sandbox.json`` names the store, the PKI and the meters' key seed), from
+explicit options, or both (options win). Keys are the PKI directory's
+software keys unless ``--key`` names other sources or ``--pkcs11`` selects a
+token (module, label and PIN from the options or ``OPENECOS_PKCS11_*``).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from openecos.cli import CliError, err, one_line_errors
+from openecos.keys import Pkcs11Config
+from openecos.service import DEFAULT_DEVICE_KEY_SEED, ServiceConfig, WorkerSettings
+from openecos.service.identities import DccKeyNames
+from openecos.service.runtime import default_worker_id, open_runtime
+
+DEFAULT_STORE = "sqlite:///openecos.db"
+
+
+def _from_sandbox(directory: Path) -> tuple[str, Path, bytes, DccKeyNames]:
+    from openecos.sandbox.manifest import read_manifest
+
+    manifest = read_manifest(directory)
+    dcc = manifest.dcc
+    names = DccKeyNames(
+        access_control_broker=dcc.access_control_broker,
+        tcos_party=dcc.tcos_party,
+        ecos_party=dcc.ecos_party,
+        acb_ka=dcc.acb_ka,
+        tcos_ds=dcc.tcos_ds,
+        ecos_ds=dcc.ecos_ds,
+        xml_signing=dcc.xml_signing,
+    )
+    return (
+        manifest.store_url_in(directory),
+        directory / manifest.pki,
+        manifest.device_key_seed,
+        names,
+    )
+
+
+@one_line_errors
+def serve(
+    sandbox: Annotated[
+        Path | None, typer.Option("--sandbox", help="A directory made by `openecos sandbox init`.")
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help=f"Store URL (default: the sandbox's, else {DEFAULT_STORE})."),
+    ] = None,
+    pki: Annotated[
+        Path | None, typer.Option("--pki", help="Test-PKI directory (trust anchors, keys).")
+    ] = None,
+    xsd: Annotated[
+        Path | None,
+        typer.Option(
+            "--xsd",
+            help="DUIS V5.4 XSD directory (default: $OPENECOS_DUIS_XSD).",
+            show_default=False,
+        ),
+    ] = None,
+    key: Annotated[
+        list[Path] | None,
+        typer.Option("--key", help="Key source (file or directory); repeatable. Default: --pki."),
+    ] = None,
+    pkcs11: Annotated[
+        bool, typer.Option("--pkcs11", help="Use a PKCS#11 token for the DCC's keys.")
+    ] = False,
+    pkcs11_module: Annotated[str | None, typer.Option("--pkcs11-module")] = None,
+    pkcs11_token: Annotated[str | None, typer.Option("--pkcs11-token")] = None,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8080,
+    workers: Annotated[
+        bool, typer.Option("--workers/--no-workers", help="Run the CoS workers in this process.")
+    ] = True,
+    worker_id: Annotated[str | None, typer.Option("--worker-id")] = None,
+    lease: Annotated[
+        float, typer.Option("--lease", min=0.1, help="Work-item lease in seconds.")
+    ] = 30.0,
+    response_timeout: Annotated[
+        float, typer.Option("--response-timeout", min=0.1, help="Resend after (seconds).")
+    ] = 10.0,
+) -> None:
+    """Run the CoS service: POST /duis, GET /users/{id}/messages, /api, /openapi.json."""
+    from openecos.api import serve as run_server
+
+    store_url, pki_dir, seed, names = None, None, DEFAULT_DEVICE_KEY_SEED, DccKeyNames()
+    if sandbox is not None:
+        store_url, pki_dir, seed, names = _from_sandbox(sandbox)
+    store_url = store or store_url or DEFAULT_STORE
+    pki_dir = pki or pki_dir
+    if pki_dir is None:
+        raise CliError("name a PKI directory with --pki or a sandbox with --sandbox")
+    xsd_dir = xsd or (
+        Path(os.environ["OPENECOS_DUIS_XSD"]) if "OPENECOS_DUIS_XSD" in os.environ else None
+    )
+    if xsd_dir is None:
+        raise CliError("name the DUIS XSD directory with --xsd or OPENECOS_DUIS_XSD")
+    config = ServiceConfig(
+        store_url=store_url,
+        pki_dir=pki_dir,
+        xsd_dir=xsd_dir,
+        key_sources=tuple(key or ()),
+        pkcs11=Pkcs11Config.resolve(pkcs11_module, pkcs11_token) if pkcs11 else None,
+        names=names,
+        device_key_seed=seed,
+        worker=WorkerSettings(
+            lease=timedelta(seconds=lease), response_timeout=timedelta(seconds=response_timeout)
+        ),
+        run_workers=workers,
+        worker_id=worker_id or default_worker_id(),
+    )
+    runtime = open_runtime(config)
+    err.print(f"openecos: serving on http://{host}:{port} (store {store_url.split('@')[-1]})")
+    try:
+        run_server(runtime, host=host, port=port)
+    finally:
+        runtime.close()

@@ -1,0 +1,175 @@
+"""Intake: signed DUIS bytes in, a signed acknowledgement out, the request recorded first.
+
+Theory of operation (docs/architecture.md, data flow 1; "a request
+acknowledged is a request recorded"):
+
+1. :func:`openecos.duis.receive_update_security_credentials_cos`: size cap,
+   hardened parse, DUIS XSD, XMLDSig with the signing certificate looked up
+   in the store (``X509IssuerSerial``);
+2. :func:`openecos.duis.check_signer_binding`: the certificate belongs to
+   the RequestID's originator, is an XML-signing certificate, is valid now
+   and chains to a trust anchor;
+3. one transaction: the originator's RequestID counter advances (a replayed
+   or reordered RequestID is refused here, atomically, across processes), the
+   request is recorded as Acknowledged with its raw signed XML, a work item
+   is queued for the workers, and an audit entry is written;
+4. only after that transaction has committed is the I99 acknowledgement
+   built and returned.
+
+Any failure answers an error acknowledgement with the failure's DUIS code
+and records nothing but an audit entry: no request, no counter advance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openecos.cos.lifecycle import RequestEvent, next_status
+from openecos.duis import (
+    DEFAULT_MAX_SIZE,
+    CounterNotIncreasing,
+    DuisError,
+    DuisSchema,
+    RequestId,
+    ResponseCode,
+    build_acknowledgement,
+    check_signer_binding,
+    parse_document,
+    receive_update_security_credentials_cos,
+)
+from openecos.duis.request import read_header
+from openecos.service.clock import Clock
+from openecos.service.identities import ServiceKeys, ServiceTrust
+from openecos.store import CounterNotAdvanced, NotFound, RequestRecord, RequestStatus, Store
+
+#: The work queue of acknowledged 6.23 requests (subject: the RequestID).
+REQUEST_QUEUE = "cos-6.23"
+ACTOR = "intake"
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    """What intake answered: the signed acknowledgement and its code."""
+
+    acknowledgement: bytes
+    response_code: ResponseCode
+    request_id: str | None
+
+
+class Intake:
+    """Receives 6.23 requests (see the module docstring). Thread-safe."""
+
+    def __init__(
+        self,
+        store: Store,
+        schema: DuisSchema,
+        keys: ServiceKeys,
+        trust: ServiceTrust,
+        clock: Clock,
+        *,
+        max_size: int = DEFAULT_MAX_SIZE,
+    ) -> None:
+        self.store = store
+        self.schema = schema
+        self.keys = keys
+        self.trust = trust
+        self.clock = clock
+        self.max_size = max_size
+
+    def _resolve(self, issuer: str, serial: int) -> bytes | None:
+        try:
+            return self.store.certificates.by_issuer_serial(issuer, serial).der
+        except NotFound:
+            return None
+
+    def receive(self, data: bytes) -> IntakeResult:
+        now = self.clock.now()
+        request_id: RequestId | None = None
+        try:
+            received = receive_update_security_credentials_cos(
+                data,
+                schema=self.schema,
+                resolve_certificate=self._resolve,
+                max_size=self.max_size,
+            )
+            request = received.request
+            request_id = request.header.request_id
+            certificate = received.signature.certificate_der
+            if certificate is None:  # our resolver always returns DER
+                raise DuisError("the signing certificate is unknown")
+            check_signer_binding(
+                certificate,
+                request_id.originator,
+                at=now,
+                anchors=self.trust.anchors,
+                policies=self.trust.policies,
+                intermediates=self.trust.intermediates,
+            )
+            record = RequestRecord(
+                originator=request_id.originator,
+                target=request_id.target,
+                counter=request_id.counter,
+                service_reference=request.header.service_reference,
+                service_reference_variant=request.header.service_reference_variant,
+                received_at=now,
+                raw_xml=bytes(data),
+                status=next_status(RequestStatus.RECEIVED, RequestEvent.ACKNOWLEDGED),
+                execution_at=request.body.execution_date_time,
+            )
+            with self.store.transaction() as tx:
+                try:
+                    tx.requests.advance_counter(request_id.originator, request_id.counter)
+                except CounterNotAdvanced as exc:
+                    raise CounterNotIncreasing(str(exc)) from exc
+                tx.requests.add(record)
+                tx.work.enqueue(REQUEST_QUEUE, record.request_id, {}, at=now)
+                tx.audit.append(
+                    at=now,
+                    actor=ACTOR,
+                    action="request.acknowledged",
+                    subject=record.request_id,
+                    details={"kind": request.body.kind.value},
+                )
+        except DuisError as exc:
+            if request_id is None:
+                request_id = _best_effort_request_id(data, self.max_size)
+            self.store.audit.append(
+                at=now,
+                actor=ACTOR,
+                action="request.refused",
+                subject=request_id.duis if request_id is not None else "-",
+                details={
+                    "failure": exc.failure.value,
+                    "response_code": exc.response_code.value,
+                    "reason": str(exc)[:500],
+                },
+            )
+            return IntakeResult(
+                build_acknowledgement(
+                    request_id=request_id,
+                    response_code=exc.response_code,
+                    at=now,
+                    signer=self.keys.dcc_signing,
+                ),
+                exc.response_code,
+                None if request_id is None else request_id.duis,
+            )
+        # Committed: now, and only now, acknowledge.
+        return IntakeResult(
+            build_acknowledgement(
+                request_id=request_id,
+                response_code=ResponseCode.I99,
+                at=now,
+                signer=self.keys.dcc_signing,
+            ),
+            ResponseCode.I99,
+            request_id.duis,
+        )
+
+
+def _best_effort_request_id(data: bytes, max_size: int) -> RequestId | None:
+    """The RequestID of a refused message, when it can be read at all (for the error ack)."""
+    try:
+        return read_header(parse_document(data, max_size=max_size)).request_id
+    except DuisError:
+        return None

@@ -1,0 +1,283 @@
+"""Meters' answers: matched, verified, applied and turned into DUIS messages, exactly once.
+
+Theory of operation. A simulated meter's responses and alerts are durable in
+``sim_meter_outputs`` from the moment it sends them (:mod:`.estate`). Each is
+processed in ONE transaction that takes it (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so two service processes never process one answer), consumes it
+and writes everything that follows, or nothing:
+
+1. :func:`openecos.cos.matching.read_device_message` (addressed to the TCoS
+   or ECoS Party; the command's key), :func:`~openecos.cos.matching.verify_device_message`
+   with the meter's DS certificate from the inventory, and
+   :func:`~openecos.cos.matching.match_command` against the recorded command;
+2. :func:`openecos.cos.outcomes.derive_outcome`: the command's next status,
+   the request's lifecycle event, the inventory update, the DUIS messages due;
+3. the command and the request move (compare-and-set), the supplier cells the
+   meter reports installed are recorded, and the messages are signed and put
+   in the recipients' outboxes: the service response (I0, the GBCS payload
+   carrying the ExecutionOutcome) or future-dated device alert to the new
+   supplier, ChangeOfSupplier to the losing supplier, SecurityCredentialsUpdated
+   to the new one. A successful cancellation cancels the meter's pending
+   future-dated command and its request.
+
+An answer that cannot be read, matched or believed is consumed and recorded
+in the audit log only.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from openecos.cos.errors import DeviceMessageProblem, DeviceMessageRefused, IllegalTransition
+from openecos.cos.lifecycle import FINAL_STATES, RequestEvent, next_status
+from openecos.cos.matching import match_command, read_device_message, verify_device_message
+from openecos.cos.outcomes import (
+    DccAlertDue,
+    DeviceAlertDue,
+    DueMessage,
+    Outcome,
+    OutcomeConfig,
+    derive_outcome,
+)
+from openecos.duis import (
+    RequestId,
+    ResponseCode,
+    build_dcc_alert,
+    build_future_dated_device_alert,
+    build_service_response,
+)
+from openecos.eui import Eui64
+from openecos.gbcs import DecodeError, decode_frame, decode_payload
+from openecos.gbcs.codes import KeyUsage
+from openecos.gbcs.cs02b import UpdateSecurityCredentialsCommand
+from openecos.service.clock import Clock
+from openecos.service.identities import ServiceKeys
+from openecos.store import (
+    IN_FLIGHT_COMMAND_STATUSES,
+    CommandStatus,
+    NotFound,
+    OutboxKind,
+    Repositories,
+    RequestStatus,
+    SimulatedOutput,
+    StaleState,
+    Store,
+)
+
+log = logging.getLogger(__name__)
+ACTOR = "responses"
+
+
+class ResponseProcessor:
+    """Processes meter outputs (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        keys: ServiceKeys,
+        clock: Clock,
+        *,
+        config: OutcomeConfig | None = None,
+    ) -> None:
+        self.store = store
+        self.keys = keys
+        self.clock = clock
+        self.config = config or OutcomeConfig()
+
+    def process_outputs(self, limit: int = 50) -> int:
+        """Processes up to ``limit`` waiting outputs; returns how many."""
+        done = 0
+        while done < limit:
+            now = self.clock.now()
+            with self.store.transaction() as tx:
+                output = tx.estate.next_output()
+                if output is None:
+                    break
+                tx.estate.consume_output(output.output_id, at=now)
+                try:
+                    self._apply(tx, output, now)
+                except DeviceMessageRefused as refused:
+                    tx.audit.append(
+                        at=now,
+                        actor=ACTOR,
+                        action="device-message.refused",
+                        subject=output.device.hex,
+                        details={"problem": refused.problem.value, "detail": refused.detail[:500]},
+                    )
+            done += 1
+        return done
+
+    def _apply(self, tx: Repositories, output: SimulatedOutput, now: datetime) -> None:
+        # Read, verify and derive everything first; write only when all of it held.
+        message = read_device_message(output.message, self.keys.parties)
+        certificates = tx.certificates.by_subject(message.device, None, KeyUsage.DIGITAL_SIGNATURE)
+        if not certificates:
+            raise DeviceMessageRefused(
+                DeviceMessageProblem.WRONG_CERTIFICATE, f"no DS certificate of {message.device}"
+            )
+        verify_device_message(message, certificates[0].der)
+        try:
+            command = tx.commands.get(*message.key)
+        except NotFound:
+            raise DeviceMessageRefused(
+                DeviceMessageProblem.COMMAND_MISMATCH, f"no command {message.key}"
+            ) from None
+        match_command(message, command)
+        try:
+            sent = decode_payload(decode_frame(command.payload))
+        except DecodeError as exc:  # we built it; a stored command that does not decode
+            raise DeviceMessageRefused(DeviceMessageProblem.COMMAND_MISMATCH, str(exc)) from exc
+        if not isinstance(sent, UpdateSecurityCredentialsCommand) or command.request_id is None:
+            raise DeviceMessageRefused(
+                DeviceMessageProblem.COMMAND_MISMATCH, "the command is not a 6.23 command"
+            )
+        record = tx.requests.get(command.request_id)
+        request_id = RequestId(record.originator, record.target, record.counter)
+        outcome = derive_outcome(
+            message,
+            sent,
+            request_id,
+            current_cells=tx.devices.trust_anchors(message.device),
+            config=self.config,
+        )
+
+        # -- writes ----------------------------------------------------------------------------
+        try:
+            tx.commands.transition(
+                command.signer,
+                command.originator_counter,
+                expected=IN_FLIGHT_COMMAND_STATUSES,
+                status=outcome.command_status,
+                at=now,
+                response=output.message,
+            )
+        except StaleState:
+            # Already answered (a duplicate answer to an identical resend): nothing more.
+            tx.audit.append(
+                at=now,
+                actor=ACTOR,
+                action="device-message.duplicate",
+                subject=record.request_id,
+                details={"originator_counter": str(command.originator_counter)},
+            )
+            return
+        self._move_request(tx, record.request_id, outcome, now)
+        if outcome.inventory is not None:
+            for cell in outcome.inventory.installed:
+                tx.devices.set_trust_anchor(message.device, cell)
+        if outcome.cancels_pending:
+            self._cancel_pending(tx, message.device, now)
+        for due in outcome.due:
+            self._put(tx, due, record.request_id, now)
+        tx.audit.append(
+            at=now,
+            actor=ACTOR,
+            action=f"device-{message.kind.value}.applied",
+            subject=record.request_id,
+            details={
+                "event": outcome.event.value,
+                "command_status": outcome.command_status.value,
+                "originator_counter": str(command.originator_counter),
+                "messages": len(outcome.due),
+            },
+        )
+
+    def _move_request(
+        self, tx: Repositories, request_id: str, outcome: Outcome, now: datetime
+    ) -> None:
+        status = tx.requests.get(request_id).status
+        if status is RequestStatus.QUEUED:
+            # The answer overtook the worker's "sent" mark (another process was faster).
+            status = tx.requests.transition(
+                request_id,
+                expected=status,
+                status=next_status(status, RequestEvent.COMMAND_SENT),
+                at=now,
+            ).status
+        if status in FINAL_STATES:
+            return  # a late answer updates the inventory and the command only
+        try:
+            target = next_status(status, outcome.event)
+        except IllegalTransition as exc:
+            tx.audit.append(
+                at=now,
+                actor=ACTOR,
+                action="request.transition-refused",
+                subject=request_id,
+                details={"reason": str(exc)},
+            )
+            return
+        code = (
+            ResponseCode.I0.value
+            if outcome.event
+            in (
+                RequestEvent.RESPONSE_SUCCESS,
+                RequestEvent.ALERT_SUCCESS,
+                RequestEvent.FUTURE_DATED_ACCEPTED,
+            )
+            else None
+        )
+        tx.requests.transition(
+            request_id, expected=status, status=target, at=now, response_code=code
+        )
+
+    def _cancel_pending(self, tx: Repositories, device: Eui64, now: datetime) -> None:
+        pending = tx.commands.in_flight(device)
+        if pending is None or pending.status is not CommandStatus.AWAITING_EXECUTION:
+            return
+        tx.commands.transition(
+            pending.signer,
+            pending.originator_counter,
+            expected=CommandStatus.AWAITING_EXECUTION,
+            status=CommandStatus.CANCELLED,
+            at=now,
+        )
+        if pending.request_id is None:
+            return
+        record = tx.requests.get(pending.request_id)
+        if record.status is RequestStatus.FUTURE_DATED_PENDING:
+            tx.requests.transition(
+                record.request_id,
+                expected=record.status,
+                status=next_status(record.status, RequestEvent.CANCELLED),
+                at=now,
+            )
+            tx.audit.append(
+                at=now,
+                actor=ACTOR,
+                action="request.cancelled",
+                subject=record.request_id,
+                details={"originator_counter": str(pending.originator_counter)},
+            )
+
+    def _put(self, tx: Repositories, due: DueMessage, request_id: str, now: datetime) -> None:
+        signer = self.keys.dcc_signing
+        if isinstance(due, DccAlertDue):
+            body = build_dcc_alert(
+                alert_code=due.alert_code,
+                alert=due.alert,
+                at=now,
+                signer=signer,
+                request_id=due.request_id,
+            )
+            kind = OutboxKind.ALERT
+        elif isinstance(due, DeviceAlertDue):
+            body = build_future_dated_device_alert(
+                request_id=due.request_id,
+                alert_code=due.alert_code,
+                gbcs_payload=due.gbcs_payload,
+                at=now,
+                signer=signer,
+            )
+            kind = OutboxKind.ALERT
+        else:
+            body = build_service_response(
+                request_id=due.request_id,
+                gbcs_payload=due.gbcs_payload,
+                at=now,
+                signer=signer,
+                response_code=due.response_code,
+            )
+            kind = OutboxKind.RESPONSE
+        tx.outbox.put(due.recipient, kind, body, at=now, request_id=request_id)

@@ -1,0 +1,468 @@
+"""The CoS worker: from an acknowledged 6.23 to a command on its way to the meter.
+
+Theory of operation. Intake queues every acknowledged request on
+:data:`~openecos.service.intake.REQUEST_QUEUE`. A worker claims items with a
+lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so processes on any number
+of machines never hold one item at once) and, for each:
+
+1. assembles :class:`openecos.cos.checks.CheckInputs` from the store and runs
+   :func:`openecos.cos.checks.check_request`; a failure rejects the request
+   and puts a DUIS response with the check's code in the requester's outbox,
+   changing nothing else (no counter reserved, no inventory touched);
+2. Threshold Anomaly Detection (:func:`openecos.cos.tad.assess`) on the
+   persisted counts, in the transaction that moves the request on;
+3. routes to the TCoS or ECoS Party (:func:`openecos.cos.routing.route`);
+4. reserves the party's originator counter durably
+   (:meth:`~openecos.store.SigningCounterRepository.reserve`, committed in its
+   own transaction) BEFORE anything is signed;
+5. builds, signs and MACs the 0x0107 command through key-store handles;
+6. records it as Prepared and the request as Queued in one transaction (the
+   database allows one credential-changing command in flight per meter);
+7. hands the bytes to the network, then marks command and request Sent.
+
+Crash safety, decided here. A worker killed at any point loses nothing: its
+item's lease runs out and another claim resumes it from the request's
+recorded state. Killed after step 4, the reserved counter is simply never
+used (counters must increase, not be contiguous). Killed after step 6, the
+command is Prepared: the resumed claim *resends the recorded bytes
+identically* (same counter, same signature) and never signs a second command
+for the request; a meter that already had it discards the duplicate as a
+replay, and its first answer is in the durable meter-output table. A command
+Sent but unanswered after ``response_timeout`` is resent identically too, and
+given up (Outcome unknown, request failed with E21) after ``give_up_after``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TypeVar
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from openecos.cos.checks import (
+    CheckConfig,
+    CheckInputs,
+    CosCheck,
+    check_request,
+    registration_instant,
+)
+from openecos.cos.command import MESSAGE_CODE, build_cos_command
+from openecos.cos.errors import CosRejected
+from openecos.cos.lifecycle import FINAL_STATES, RequestEvent, next_status
+from openecos.cos.routing import route
+from openecos.cos.tad import TadConfig, TadState, assess
+from openecos.duis import (
+    DccAlertCode,
+    RequestId,
+    ResponseCode,
+    build_acknowledgement,
+    build_dcc_alert,
+    parse_document,
+    read_update_security_credentials_cos,
+)
+from openecos.duis.request import ExecutionKind
+from openecos.eui import Eui64
+from openecos.gbcs.codes import KeyUsage
+from openecos.service.clock import Clock
+from openecos.service.identities import ServiceKeys, ServiceTrust
+from openecos.service.intake import REQUEST_QUEUE
+from openecos.smki import SmkiCertificate
+from openecos.store import (
+    CommandInFlight,
+    CommandRecord,
+    CommandStatus,
+    LeaseLost,
+    NotFound,
+    OutboxKind,
+    RequestRecord,
+    RequestStatus,
+    StaleState,
+    Store,
+    WorkClaim,
+)
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+#: Sends command bytes to a device over the network (returns at once).
+Send = Callable[[Eui64, bytes], None]
+
+ACTOR = "worker"
+TAD_DOCUMENT = "tad"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    lease: timedelta = timedelta(seconds=30)
+    batch: int = 8
+    response_timeout: timedelta = timedelta(seconds=10)
+    give_up_after: timedelta = timedelta(minutes=2)
+    tad: TadConfig = field(
+        default_factory=lambda: TadConfig(
+            default_user_threshold=1_000_000, dcc_threshold=10_000_000
+        )
+    )
+    require_certificates_of_requester: bool = True
+
+
+class DeviceKeyDirectory:
+    """Device public keys from the inventory's device certificates (cached; they never change)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._cache: dict[tuple[Eui64, KeyUsage], ec.EllipticCurvePublicKey] = {}
+
+    def public_key(self, device: Eui64, usage: KeyUsage) -> ec.EllipticCurvePublicKey:
+        key = self._cache.get((device, usage))
+        if key is None:
+            found = self._store.certificates.by_subject(device, None, usage)
+            if not found:
+                raise NotFound(f"no {usage.value} certificate of device {device}")
+            key = SmkiCertificate.from_der(found[0].der).public_key
+            self._cache[(device, usage)] = key
+        return key
+
+
+class CosWorker:
+    """Claims acknowledged requests and sends their commands (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        keys: ServiceKeys,
+        trust: ServiceTrust,
+        clock: Clock,
+        send: Send,
+        *,
+        worker_id: str,
+        settings: WorkerSettings | None = None,
+        device_keys: DeviceKeyDirectory | None = None,
+    ) -> None:
+        self.store = store
+        self.keys = keys
+        self.trust = trust
+        self.clock = clock
+        self.send = send
+        self.worker_id = worker_id
+        self.settings = settings or WorkerSettings()
+        self.device_keys = device_keys or DeviceKeyDirectory(store)
+        self.check_config = CheckConfig(
+            require_certificates_of_requester=self.settings.require_certificates_of_requester,
+            accepted_policies=trust.policies,
+        )
+
+    # -- the queue ----------------------------------------------------------------------------
+
+    def process_requests(self) -> int:
+        """Claims and processes one batch; returns how many items it handled."""
+        claims = self.store.work.claim(
+            REQUEST_QUEUE,
+            self.worker_id,
+            now=self.clock.now(),
+            lease=self.settings.lease,
+            limit=self.settings.batch,
+        )
+        for claim in claims:
+            try:
+                self._process(claim)
+                self.store.work.complete(claim, at=self.clock.now())
+            except LeaseLost:
+                log.warning("lease lost on %s; another worker has it", claim.subject)
+            except Exception as exc:  # a bug or an outage: retry later, keep the item
+                log.exception("processing %s failed", claim.subject)
+                self.store.work.fail(
+                    claim,
+                    at=self.clock.now(),
+                    error=f"{type(exc).__name__}: {exc}"[:500],
+                    retry_at=self.clock.now() + timedelta(seconds=1),
+                )
+        return len(claims)
+
+    def _process(self, claim: WorkClaim) -> None:
+        request = self.store.requests.get(claim.subject)
+        status = request.status
+        if status in FINAL_STATES or status in (
+            RequestStatus.COMMAND_SENT,
+            RequestStatus.FUTURE_DATED_PENDING,
+            RequestStatus.QUARANTINED,
+        ):
+            return  # nothing left to do for the queue
+        if status is RequestStatus.QUEUED:
+            commands = self.store.commands.for_request(request.request_id)
+            prepared = [c for c in commands if c.status is CommandStatus.PREPARED]
+            if prepared:
+                # Resumed after a crash: resend the recorded bytes, never re-sign.
+                self._send(prepared[-1], request.request_id)
+                return
+            if commands:
+                self._mark_sent(request.request_id)
+                return
+        self._decide(request)
+
+    # -- the decision -------------------------------------------------------------------------
+
+    def _decide(self, record: RequestRecord) -> None:
+        now = self.clock.now()
+        request = read_update_security_credentials_cos(parse_document(record.raw_xml))
+        body = request.body
+        device = _maybe(lambda: self.store.devices.get(record.target))
+        user = _maybe(lambda: self.store.parties.get_user(record.originator))
+        in_flight = self.store.commands.in_flight(record.target)
+        inputs = CheckInputs(
+            request=request,
+            signer=record.originator,  # intake bound the signing certificate to it
+            user=user,
+            device=device,
+            registered_supplier=self.store.registrations.registered_supplier(
+                body.import_mpxn, registration_instant(request, now)
+            ),
+            in_flight_command=None if in_flight is None else in_flight.status,
+            now=now,
+            trust_anchors=self.trust.anchors,
+            config=self.check_config,
+        )
+        try:
+            checked = check_request(inputs)
+        except CosRejected as rejected:
+            self._reject(record, rejected.response_code, rejected.check.value, rejected.detail)
+            return
+        assert device is not None  # DEVICE_KNOWN passed
+        party = route(device, self.keys.parties)
+        if record.status is RequestStatus.ACKNOWLEDGED and self._quarantined(record):
+            return
+        # Durable BEFORE the signature exists; a crash from here on only skips the value.
+        counter = self.store.signing_counters.reserve(party.entity_eui)
+        payload = build_cos_command(
+            checked,
+            party=party,
+            originator_counter=counter,
+            signer=self.keys.signer_of(party),
+            acb_key_agreement=self.keys.acb_key_agreement,
+            device_key_agreement_key=self.device_keys.public_key(
+                device.eui, KeyUsage.KEY_AGREEMENT
+            ),
+        )
+        command = CommandRecord(
+            signer=party.entity_eui,
+            originator_counter=counter,
+            device=device.eui,
+            message_code=MESSAGE_CODE,
+            payload=payload,
+            created_at=now,
+            # A cancellation stops the command in flight; it is not a second change.
+            credential_changing=checked.kind is not ExecutionKind.CANCELLATION,
+            request_id=record.request_id,
+        )
+        try:
+            with self.store.transaction() as tx:
+                tx.commands.add(command)
+                current = tx.requests.get(record.request_id).status
+                tx.requests.transition(
+                    record.request_id,
+                    expected=current,
+                    status=next_status(current, RequestEvent.ACCEPTED)
+                    if current is RequestStatus.ACKNOWLEDGED
+                    else current,
+                    at=now,
+                    cos_party=party.entity_eui,
+                )
+                tx.audit.append(
+                    at=now,
+                    actor=ACTOR,
+                    action="command.prepared",
+                    subject=record.request_id,
+                    details={
+                        "signer": party.entity_eui.hex,
+                        "originator_counter": str(counter),
+                        "device": device.eui.hex,
+                        "kind": checked.kind.value,
+                    },
+                )
+        except CommandInFlight:
+            # Lost a race with another request for the meter: the database said no.
+            self._reject(
+                record,
+                ResponseCode.E062306,
+                CosCheck.COMMAND_IN_FLIGHT.value,
+                "another credential-changing command is in flight",
+            )
+            return
+        self._send(command, record.request_id)
+
+    def _quarantined(self, record: RequestRecord) -> bool:
+        """Threshold Anomaly Detection; True if the request was quarantined."""
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            text = tx.service_state.lock(TAD_DOCUMENT)
+            state = TadState() if text is None else TadState.from_json(text)
+            state, decision = assess(state, record.originator, now, self.settings.tad)
+            tx.service_state.put(TAD_DOCUMENT, state.to_json(), at=now)
+            if not decision.quarantined:
+                return False
+            request_id = RequestId(record.originator, record.target, record.counter)
+            tx.requests.transition(
+                record.request_id,
+                expected=RequestStatus.ACKNOWLEDGED,
+                status=next_status(RequestStatus.ACKNOWLEDGED, RequestEvent.QUARANTINED),
+                at=now,
+            )
+            tx.outbox.put(
+                record.originator,
+                OutboxKind.ALERT,
+                build_dcc_alert(
+                    alert_code=DccAlertCode.AD1,
+                    alert=decision.alert(request_id),
+                    at=now,
+                    signer=self.keys.dcc_signing,
+                    request_id=request_id,
+                ),
+                at=now,
+                request_id=record.request_id,
+            )
+            tx.audit.append(
+                at=now,
+                actor=ACTOR,
+                action="request.quarantined",
+                subject=record.request_id,
+                details={
+                    "breach": str(decision.breach),
+                    "quarantine_event_ref": decision.quarantine_event_ref,
+                    "user_count": decision.user_count,
+                    "dcc_count": decision.dcc_count,
+                },
+            )
+            return True
+
+    def _reject(self, record: RequestRecord, code: ResponseCode, check: str, detail: str) -> None:
+        now = self.clock.now()
+        request_id = RequestId(record.originator, record.target, record.counter)
+        with self.store.transaction() as tx:
+            current = tx.requests.get(record.request_id).status
+            tx.requests.transition(
+                record.request_id,
+                expected=current,
+                status=next_status(current, RequestEvent.REJECTED),
+                at=now,
+                response_code=code.value,
+            )
+            tx.outbox.put(
+                record.originator,
+                OutboxKind.RESPONSE,
+                build_acknowledgement(
+                    request_id=request_id, response_code=code, at=now, signer=self.keys.dcc_signing
+                ),
+                at=now,
+                request_id=record.request_id,
+            )
+            tx.audit.append(
+                at=now,
+                actor=ACTOR,
+                action="request.rejected",
+                subject=record.request_id,
+                details={"check": check, "response_code": code.value, "detail": detail[:500]},
+            )
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _send(self, command: CommandRecord, request_id: str) -> None:
+        self.send(command.device, command.payload)
+        now = self.clock.now()
+        # StaleState: already answered (another process processed the meter's response).
+        with contextlib.suppress(StaleState):
+            self.store.commands.transition(
+                command.signer,
+                command.originator_counter,
+                expected=CommandStatus.PREPARED,
+                status=CommandStatus.SENT,
+                at=now,
+            )
+        self._mark_sent(request_id)
+
+    def _mark_sent(self, request_id: str) -> None:
+        with contextlib.suppress(StaleState):  # the answer was processed first
+            self.store.requests.transition(
+                request_id,
+                expected=RequestStatus.QUEUED,
+                status=next_status(RequestStatus.QUEUED, RequestEvent.COMMAND_SENT),
+                at=self.clock.now(),
+            )
+
+    def resend_stale(self) -> int:
+        """Resends Sent commands that have waited too long; gives up after ``give_up_after``."""
+        now = self.clock.now()
+        count = 0
+        for command in self.store.commands.find(status=CommandStatus.SENT, limit=100):
+            assert command.sent_at is not None
+            if now - command.sent_at < self.settings.response_timeout:
+                continue
+            if now - command.created_at >= self.settings.give_up_after:
+                self._give_up(command)
+            else:
+                self.send(command.device, command.payload)
+                with contextlib.suppress(StaleState):
+                    self.store.commands.transition(
+                        command.signer,
+                        command.originator_counter,
+                        expected=CommandStatus.SENT,
+                        status=CommandStatus.SENT,
+                        at=now,
+                    )
+            count += 1
+        return count
+
+    def _give_up(self, command: CommandRecord) -> None:
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            try:
+                tx.commands.transition(
+                    command.signer,
+                    command.originator_counter,
+                    expected=CommandStatus.SENT,
+                    status=CommandStatus.OUTCOME_UNKNOWN,
+                    at=now,
+                )
+            except StaleState:
+                return
+            if command.request_id is None:
+                return
+            record = tx.requests.get(command.request_id)
+            if record.status is not RequestStatus.COMMAND_SENT:
+                return
+            tx.requests.transition(
+                record.request_id,
+                expected=RequestStatus.COMMAND_SENT,
+                status=next_status(RequestStatus.COMMAND_SENT, RequestEvent.NO_RESPONSE),
+                at=now,
+                response_code=ResponseCode.E21.value,
+            )
+            request_id = RequestId(record.originator, record.target, record.counter)
+            tx.outbox.put(
+                record.originator,
+                OutboxKind.RESPONSE,
+                build_acknowledgement(
+                    request_id=request_id,
+                    response_code=ResponseCode.E21,
+                    at=now,
+                    signer=self.keys.dcc_signing,
+                ),
+                at=now,
+                request_id=record.request_id,
+            )
+            tx.audit.append(
+                at=now,
+                actor=ACTOR,
+                action="command.outcome-unknown",
+                subject=record.request_id,
+                details={"originator_counter": str(command.originator_counter)},
+            )
+
+
+def _maybe(get: Callable[[], _T]) -> _T | None:
+    try:
+        return get()
+    except NotFound:
+        return None
