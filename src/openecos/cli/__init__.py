@@ -59,6 +59,7 @@ def _register() -> None:
     from openecos.cli.demo import demo
 
     app.command("demo")(demo)
+    app.command("serve")(__import__("openecos.cli.serve_cmd", fromlist=["serve"]).serve)
 
 
 _register()
