@@ -52,10 +52,12 @@ def one_line_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def _register() -> None:
-    from openecos.cli import gbcs_cmd, pki_cmd
+    from openecos.cli import duis_cmd, gbcs_cmd, pki_cmd, sandbox_cmd
 
     app.add_typer(pki_cmd.app, name="pki")
     app.add_typer(gbcs_cmd.app, name="gbcs")
+    app.add_typer(sandbox_cmd.app, name="sandbox")
+    app.add_typer(duis_cmd.app, name="duis")
     from openecos.cli.demo import demo
 
     app.command("demo")(demo)
