@@ -18,6 +18,7 @@ from openecos.gbcs import (
     CredentialsReplacementMode,
     DecodeError,
     DecodeReason,
+    ExecutionOutcome,
     KeyUsage,
     LengthStyle,
     MessageCodeMismatch,
@@ -29,6 +30,7 @@ from openecos.gbcs import (
     UpdateSecurityCredentialsAlert,
     UpdateSecurityCredentialsCommand,
     UpdateSecurityCredentialsResponse,
+    build_apdu,
     check_message_code,
     decode_frame,
     decode_payload,
@@ -232,3 +234,36 @@ def test_defaults_and_absent_options_are_omitted_from_the_encoding() -> None:
     command = UpdateSecurityCredentialsCommand(control, (), ())
     # SEQUENCE { SEQUENCE { mode 2, [3] 5 }, SEQUENCE {}, SEQUENCE {} }
     assert encode_content(command).hex() == "300c" + "3006" + "020102" + "830105" + "3000" + "3000"
+
+
+@pytest.mark.parametrize("mode", list(CredentialsReplacementMode))
+def test_every_mode_decodes_through_the_frame_as_command_and_response(
+    mode: CredentialsReplacementMode,
+) -> None:
+    control = AuthorisingRemotePartyControl(mode, 9, TCOS_DS)
+    command = UpdateSecurityCredentialsCommand(control, (), ())
+    device, party = Eui64.parse("00DB1234567890A0"), Eui64.parse("90B3D51F30000004")
+    sent = build_apdu(
+        cra_flag=CraFlag.COMMAND,
+        originator=party,
+        recipient=device,
+        originator_counter=9,
+        message_code=mode.message_code,
+        content=command,
+        signer=None,
+    )
+    frame = decode_frame(sent.encode())
+    assert decode_payload(frame) == command
+    check_message_code(frame.apdu.message_code, command)
+    response = UpdateSecurityCredentialsResponse(ExecutionOutcome(9, mode, (), ()))
+    answer = build_apdu(
+        cra_flag=CraFlag.RESPONSE,
+        originator=device,
+        recipient=party,
+        originator_counter=9,
+        message_code=mode.message_code,
+        content=response,
+        signer=None,
+        length_style=LengthStyle.DEVICE,
+    )
+    assert decode_payload(decode_frame(answer.encode())) == response

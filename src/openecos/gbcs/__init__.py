@@ -38,11 +38,13 @@ from openecos.gbcs.cs02b import (
 )
 from openecos.gbcs.decode import (
     Content,
-    decode_provide_security_credential_details_command,
-    decode_provide_security_credential_details_response,
     decode_update_security_credentials_alert,
     decode_update_security_credentials_command,
     decode_update_security_credentials_response,
+)
+from openecos.gbcs.decode_cs02a import (
+    decode_provide_security_credential_details_command,
+    decode_provide_security_credential_details_response,
 )
 from openecos.gbcs.encode import encode_content
 from openecos.gbcs.errors import (

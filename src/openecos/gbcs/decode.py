@@ -1,4 +1,4 @@
-"""Decoding the CS02a and CS02b contents (docs/gbcs-cs02b.md §4).
+"""Decoding the CS02b contents (docs/gbcs-cs02b.md §4), and the primitives CS02a shares.
 
 Theory of operation. Hand-written and positional, over the frame's own
 ``bytes`` with ``(pos, end)`` bounds: each ``_x`` function takes the offset of
@@ -19,7 +19,7 @@ message code is for :func:`openecos.gbcs.payload.check_message_code`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -37,8 +37,6 @@ from openecos.gbcs.codes import (
 from openecos.gbcs.cs02a import (
     ProvideSecurityCredentialDetailsCommand,
     ProvideSecurityCredentialDetailsResponse,
-    RemotePartyDetails,
-    TrustAnchorCellContents,
 )
 from openecos.gbcs.cs02b import (
     AuthorisingRemotePartyControl,
@@ -85,6 +83,7 @@ _MODES = {mode.value: mode for mode in CredentialsReplacementMode}
 _STATUSES = {status.value: status for status in StatusCode}
 _ALERTS = {alert.value: alert for alert in AlertCode}
 _CELL_USAGES = {usage.value: usage for usage in CellUsage}
+_MANAGEMENT = CellUsage.MANAGEMENT  # enum attribute access is slow on 3.11
 _SEQ_NUMBER_USAGES = {usage.value: usage for usage in SeqNumberUsage}
 
 # Field order of each class, as constructor() takes them.
@@ -99,10 +98,6 @@ _new_replacement_outcome = constructor(ReplacementOutcome)
 _new_execution_outcome = constructor(ExecutionOutcome)
 _new_response = constructor(UpdateSecurityCredentialsResponse)
 _new_alert = constructor(UpdateSecurityCredentialsAlert)
-_new_cs02a_command = constructor(ProvideSecurityCredentialDetailsCommand)
-_new_cell_contents = constructor(TrustAnchorCellContents)
-_new_party_details = constructor(RemotePartyDetails)
-_new_cs02a_response = constructor(ProvideSecurityCredentialDetailsResponse)
 
 # Trust-anchor cells recur in every command and response and take a few dozen values:
 # decoded cells are remembered by their exact bytes (tag included). Bounded, so hostile
@@ -123,9 +118,13 @@ def _unknown(what: str, value: int, at: int) -> DecodeError:
 
 
 def _code(
-    table: dict[int, T], what: str, buf: bytes, pos: int, end: int, tag: int
+    table: Mapping[int, T], what: str, buf: bytes, pos: int, end: int, tag: int
 ) -> tuple[T, int]:
     """A small INTEGER/ENUMERATED that must be a member of ``table``."""
+    if pos + 2 < end and buf[pos] == tag and buf[pos + 1] == 1:  # the usual one-byte form
+        found = table.get(buf[pos + 2])
+        if found is not None:
+            return found, pos + 3
     value, stop = read_unsigned(buf, pos, end, tag, 0xFFFF)
     found = table.get(value)
     if found is None:
@@ -144,7 +143,7 @@ def _key_usage(buf: bytes, pos: int, end: int) -> tuple[KeyUsage, int]:
 def _optional_cell_usage(buf: bytes, pos: int, end: int) -> tuple[CellUsage, int]:
     if pos < end and buf[pos] == INTEGER:
         return _code(_CELL_USAGES, "cell usage", buf, pos, end, INTEGER)
-    return CellUsage.MANAGEMENT, pos
+    return _MANAGEMENT, pos
 
 
 def _eui(buf: bytes, pos: int, end: int) -> tuple[Eui64, int]:
@@ -188,12 +187,6 @@ def _sequence_of(
     return tuple(items), stop
 
 
-def _certificate(buf: bytes, pos: int, end: int) -> tuple[bytes, int]:
-    # Opaque: the whole DER element as received (§4; never re-encoded).
-    stop = read_tlv(buf, pos, end, SEQUENCE)[1]
-    return buf[pos:stop], stop
-
-
 def _role(buf: bytes, pos: int, end: int) -> tuple[RemotePartyRole, int]:
     return _code(_ROLES, "remote party role", buf, pos, end, INTEGER)
 
@@ -222,22 +215,28 @@ def _cell(
     return cell, stop
 
 
-def _specialist(buf: bytes, pos: int, end: int) -> tuple[SpecialistSeqNumber, int]:
-    start, stop = read_tlv(buf, pos, end, SEQUENCE)
-    usage, at = _code(_SEQ_NUMBER_USAGES, "seq number usage", buf, start, stop, INTEGER)
-    seq, at = read_unsigned(buf, at, stop, INTEGER)
-    if at != stop:
-        raise _trailing(at, stop)
-    return _new_specialist(usage, seq), stop
+def _specialists(
+    buf: bytes, pos: int, end: int, tag: int = SEQUENCE
+) -> tuple[tuple[SpecialistSeqNumber, ...], int]:
+    at, stop = read_tlv(buf, pos, end, tag)
+    items = []
+    while at < stop:
+        start, item_stop = read_tlv(buf, at, stop, SEQUENCE)
+        usage, at = _code(_SEQ_NUMBER_USAGES, "seq number usage", buf, start, item_stop, INTEGER)
+        seq, at = read_unsigned(buf, at, item_stop, INTEGER)
+        if at != item_stop:
+            raise _trailing(at, item_stop)
+        items.append(_new_specialist(usage, seq))
+    return tuple(items), stop
 
 
 def _seq_change(buf: bytes, pos: int, end: int) -> tuple[RemotePartySeqNumberChange, int]:
     start, stop = read_tlv(buf, pos, end, SEQUENCE)
-    role, at = _role(buf, start, stop)
+    role, at = _code(_ROLES, "remote party role", buf, start, stop, INTEGER)
     floor, at = read_unsigned(buf, at, stop, INTEGER)
     specialist = None
     if at < stop:
-        specialist, at = _sequence_of(buf, at, stop, _specialist)
+        specialist, at = _specialists(buf, at, stop)
         if at != stop:
             raise _trailing(at, stop)
     return _new_seq_change(role, floor, specialist), stop
@@ -245,7 +244,12 @@ def _seq_change(buf: bytes, pos: int, end: int) -> tuple[RemotePartySeqNumberCha
 
 def _control(buf: bytes, pos: int, end: int) -> tuple[AuthorisingRemotePartyControl, int]:
     start, stop = read_tlv(buf, pos, end, SEQUENCE)
-    mode, at = _code(_MODES, "credentials replacement mode", buf, start, stop, INTEGER)
+    mode: CredentialsReplacementMode | None = None
+    if start + 3 <= stop and buf[start] == INTEGER and buf[start + 1] == 1:
+        mode = _MODES.get(buf[start + 2])
+        at = start + 3
+    if mode is None:
+        mode, at = _code(_MODES, "credentials replacement mode", buf, start, stop, INTEGER)
     tag = buf[at] if at < stop else -1
     key = None
     if tag == 0x80:
@@ -268,7 +272,7 @@ def _control(buf: bytes, pos: int, end: int) -> tuple[AuthorisingRemotePartyCont
         tag = buf[at] if at < stop else -1
     specialist = None
     if tag == 0xA5:
-        specialist, at = _sequence_of(buf, at, stop, _specialist, 0xA5)
+        specialist, at = _specialists(buf, at, stop, 0xA5)
         tag = buf[at] if at < stop else -1
     changes = None
     if tag == 0xA6:
@@ -279,20 +283,57 @@ def _control(buf: bytes, pos: int, end: int) -> tuple[AuthorisingRemotePartyCont
     return control, stop
 
 
-def _replacement(buf: bytes, pos: int, end: int) -> tuple[TrustAnchorReplacement, int]:
-    start, stop = read_tlv(buf, pos, end, SEQUENCE)
-    at = read_tlv(buf, start, stop, SEQUENCE)[1]
-    cell, at2 = _cell(buf, at, stop)
-    if at2 != stop:
-        raise _trailing(at2, stop)
-    return _new_replacement(buf[start:at], cell), stop
+def _replacements(buf: bytes, pos: int, end: int) -> tuple[tuple[TrustAnchorReplacement, ...], int]:
+    # SEQUENCE OF SEQUENCE { certificate, cell }; the loop is inlined (hot path).
+    at, stop = read_tlv(buf, pos, end, SEQUENCE)
+    items = []
+    cache = _CELL_CACHE
+    while at < stop:
+        # Inline fast path for the usual `30 82 HH LL 30 82 HH LL <certificate> <cell>`;
+        # anything else, or any overrun, goes through read_tlv, which reports it.
+        start = at + 4
+        if (
+            at + 8 <= stop
+            and buf[at] == SEQUENCE
+            and buf[at + 1] == 0x82
+            and buf[start] == SEQUENCE
+            and buf[at + 5] == 0x82
+        ):
+            item_stop = start + ((buf[at + 2] << 8) | buf[at + 3])
+            certificate_stop = at + 8 + ((buf[at + 6] << 8) | buf[at + 7])
+            if item_stop > stop or certificate_stop > item_stop:
+                start = -1
+        else:
+            start = -1
+        if start < 0:
+            start, item_stop = read_tlv(buf, at, stop, SEQUENCE)
+            certificate_stop = read_tlv(buf, start, item_stop, SEQUENCE)[1]
+        # The cell ends the item: a cached cell is a dictionary hit on the item's tail.
+        cell = cache.get(buf[certificate_stop:item_stop])
+        if cell is None:
+            cell, at = _cell(buf, certificate_stop, item_stop)
+            if at != item_stop:
+                raise _trailing(at, item_stop)
+        items.append(_new_replacement(buf[start:certificate_stop], cell))
+        at = item_stop
+    return tuple(items), stop
+
+
+def _certificates(buf: bytes, pos: int, end: int) -> tuple[tuple[bytes, ...], int]:
+    at, stop = read_tlv(buf, pos, end, SEQUENCE)
+    items = []
+    while at < stop:
+        start = at
+        at = read_tlv(buf, at, stop, SEQUENCE)[1]
+        items.append(buf[start:at])  # opaque DER as received (§4; never re-encoded)
+    return tuple(items), stop
 
 
 def _command(buf: bytes, pos: int, end: int) -> tuple[UpdateSecurityCredentialsCommand, int]:
     start, stop = read_tlv(buf, pos, end, SEQUENCE)
     control, at = _control(buf, start, stop)
-    replacements, at = _sequence_of(buf, at, stop, _replacement)
-    path, at = _sequence_of(buf, at, stop, _certificate)
+    replacements, at = _replacements(buf, at, stop)
+    path, at = _certificates(buf, at, stop)
     when = None
     if at < stop:
         when, at = _time(buf, at, stop)
@@ -351,52 +392,6 @@ def _alert(buf: bytes, pos: int, end: int) -> tuple[UpdateSecurityCredentialsAle
     return _new_alert(alert_code, when, outcome), stop
 
 
-# -- CS02a ------------------------------------------------------------------------------------
-
-
-def _cs02a_command(
-    buf: bytes, pos: int, end: int
-) -> tuple[ProvideSecurityCredentialDetailsCommand, int]:
-    start, stop = read_tlv(buf, pos, end, SEQUENCE)
-    cell, at = _cell(buf, start, stop)
-    roles, at = _sequence_of(buf, at, stop, _role)
-    if at != stop:
-        raise _trailing(at, stop)
-    return _new_cs02a_command(cell, roles), stop
-
-
-def _cell_contents(buf: bytes, pos: int, end: int) -> tuple[TrustAnchorCellContents, int]:
-    start, stop = read_tlv(buf, pos, end, SEQUENCE)
-    usage, at = _key_usage(buf, start, stop)
-    cell_usage, at = _optional_cell_usage(buf, at, stop)
-    subject, at = _eui(buf, at, stop)
-    key_id, at = read_octets(buf, at, stop, OCTET_STRING, KEY_ID_SIZE)
-    if at != stop:
-        raise _trailing(at, stop)
-    return _new_cell_contents(usage, subject, key_id, cell_usage), stop
-
-
-def _party_details(buf: bytes, pos: int, end: int) -> tuple[RemotePartyDetails, int]:
-    start, stop = read_tlv(buf, pos, end, SEQUENCE)
-    role, at = _role(buf, start, stop)
-    status, at = _code(_STATUSES, "status code", buf, at, stop, ENUMERATED)
-    seq = None
-    cells = None
-    if at < stop:  # currentSeqNumber and the cell details come together
-        seq, at = read_unsigned(buf, at, stop, INTEGER)
-        cells, at = _sequence_of(buf, at, stop, _cell_contents)
-        if at != stop:
-            raise _trailing(at, stop)
-    return _new_party_details(role, status, seq, cells), stop
-
-
-def _cs02a_response(
-    buf: bytes, pos: int, end: int
-) -> tuple[ProvideSecurityCredentialDetailsResponse, int]:
-    details, stop = _sequence_of(buf, pos, end, _party_details)
-    return _new_cs02a_response(details), stop
-
-
 # -- public -----------------------------------------------------------------------------------
 
 
@@ -434,15 +429,3 @@ def decode_update_security_credentials_alert(
     data: bytes, start: int = 0, end: int | None = None
 ) -> UpdateSecurityCredentialsAlert:
     return _whole(_alert, data, start, end)
-
-
-def decode_provide_security_credential_details_command(
-    data: bytes, start: int = 0, end: int | None = None
-) -> ProvideSecurityCredentialDetailsCommand:
-    return _whole(_cs02a_command, data, start, end)
-
-
-def decode_provide_security_credential_details_response(
-    data: bytes, start: int = 0, end: int | None = None
-) -> ProvideSecurityCredentialDetailsResponse:
-    return _whole(_cs02a_response, data, start, end)

@@ -15,25 +15,31 @@ from openecos.gbcs.codes import CraFlag, MessageCode
 from openecos.gbcs.cs02b import UpdateSecurityCredentialsCommand
 from openecos.gbcs.decode import (
     Content,
-    decode_provide_security_credential_details_command,
-    decode_provide_security_credential_details_response,
     decode_update_security_credentials_alert,
     decode_update_security_credentials_command,
     decode_update_security_credentials_response,
 )
+from openecos.gbcs.decode_cs02a import (
+    decode_provide_security_credential_details_command,
+    decode_provide_security_credential_details_response,
+)
 from openecos.gbcs.errors import DecodeError, DecodeReason, MessageCodeMismatch
 from openecos.gbcs.frame import GbcsFrame
 
-_CS02B_FIRST = MessageCode.CS02B_ROOT_BY_SUPPLIER
-_CS02B_LAST = MessageCode.CS02B_ANY_BY_CONTINGENCY
+# Plain ints: enum attribute access costs ~85 ns on 3.11, and this is the hot path.
+_CS02A = int(MessageCode.CS02A_PROVIDE_SECURITY_CREDENTIAL_DETAILS)
+_ALERT = int(MessageCode.CS02B_UPDATE_SECURITY_CREDENTIALS_ALERT)
+_CS02B_FIRST = int(MessageCode.CS02B_ROOT_BY_SUPPLIER)
+_CS02B_LAST = int(MessageCode.CS02B_ANY_BY_CONTINGENCY)
+_COMMAND = CraFlag.COMMAND
 
 
 def decode_payload(frame: GbcsFrame) -> Content:
     """Decodes the CS02a/CS02b content of ``frame``; offsets in errors are frame offsets."""
     apdu = frame.apdu
     code = apdu.message_code
-    is_cs02a = code == MessageCode.CS02A_PROVIDE_SECURITY_CREDENTIAL_DETAILS
-    is_alert = code == MessageCode.CS02B_UPDATE_SECURITY_CREDENTIALS_ALERT
+    is_cs02a = code == _CS02A
+    is_alert = code == _ALERT
     is_cs02b = _CS02B_FIRST <= code <= _CS02B_LAST
     if not (is_cs02a or is_alert or is_cs02b):
         raise DecodeError(
@@ -49,7 +55,7 @@ def decode_payload(frame: GbcsFrame) -> Content:
             "CS02a/CS02b other-information is the message code alone",
         )
     raw, start, end = frame.raw, frame.content_start, frame.content_end
-    command = apdu.cra_flag is CraFlag.COMMAND
+    command = apdu.cra_flag is _COMMAND
     if is_alert:
         return decode_update_security_credentials_alert(raw, start, end)
     if is_cs02a:

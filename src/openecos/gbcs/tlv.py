@@ -100,10 +100,17 @@ def read_unsigned(
     DER two's complement; a leading ``00`` keeps a positive value positive
     (``02 03 00 8F 66``). Returns ``(value, offset after the element)``.
     """
-    if pos + 2 < end and buf[pos] == tag and buf[pos + 1] == 1:
-        value = buf[pos + 2]
-        if value < 0x80 and value <= maximum:
-            return value, pos + 3
+    # Fast paths for the one- and two-byte values that most fields hold.
+    if pos + 2 < end and buf[pos] == tag:
+        size = buf[pos + 1]
+        if size == 1:
+            value = buf[pos + 2]
+            if value < 0x80 and value <= maximum:
+                return value, pos + 3
+        elif size == 2 and pos + 3 < end:
+            value = (buf[pos + 2] << 8) | buf[pos + 3]
+            if value < 0x8000 and value <= maximum:
+                return value, pos + 4
     start, stop = read_tlv(buf, pos, end, tag)
     size = stop - start
     if size == 0:
