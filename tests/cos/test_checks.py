@@ -351,3 +351,16 @@ def test_anchor_is_the_z1_ca() -> None:
     anchor = inputs().trust_anchors[0]
     assert isinstance(anchor, SmkiCertificate)
     assert anchor.is_ca
+
+
+@pytest.mark.parametrize(
+    ("floor", "passes"), [(0, True), (2**64 - 1, True), (-1, False), (2**64, False)]
+)
+def test_floor_seq_numbers_are_unsigned_64_bit(floor: int, passes: bool) -> None:
+    made = _body(supplier_floor_seq_number=floor)()
+    if passes:
+        assert check_request(made).supplier_floor_seq_number == floor
+    else:
+        with pytest.raises(CosRejected) as info:
+            check_request(made)
+        assert info.value.check is CosCheck.FLOOR_SEQ_NUMBERS

@@ -50,7 +50,6 @@ from openecos.gbcs import (
     UpdateSecurityCredentialsAlert,
     UpdateSecurityCredentialsResponse,
     build_apdu,
-    decode_payload,
 )
 from openecos.smki import SmkiCertificate
 from openecos.store.enums import CommandStatus, RequestStatus
@@ -398,5 +397,3 @@ def test_mmc_header_names_device_requester_and_counter() -> None:
     response = outcome.due[0]
     assert isinstance(response, ServiceResponseDue)
     assert response.mmc_header == MmcHeader(DEVICE, SUPPLIER2, 6001)
-    decoded = decode_payload(frame(IMMEDIATE_RESPONSE))
-    assert isinstance(decoded, UpdateSecurityCredentialsResponse)

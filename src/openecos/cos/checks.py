@@ -283,12 +283,12 @@ def _execution_time(inputs: CheckInputs) -> None:
 
 def _floor_seq_numbers(inputs: CheckInputs) -> None:
     body = inputs.request.body
-    for name, value in (
-        ("SupplierFloorSeqNumber", body.supplier_floor_seq_number),
-        ("SupplierPrepaymentTopUpFloorSeqNumber", body.supplier_prepayment_top_up_floor_seq_number),
-    ):
-        if value is None and name != "SupplierFloorSeqNumber":
-            continue
+    floors = [("SupplierFloorSeqNumber", body.supplier_floor_seq_number)]
+    if body.supplier_prepayment_top_up_floor_seq_number is not None:  # optional in DUIS
+        top_up = body.supplier_prepayment_top_up_floor_seq_number
+        floors.append(("SupplierPrepaymentTopUpFloorSeqNumber", top_up))
+    for name, value in floors:
+        # GBCS seq numbers are unsigned 64-bit (DUIS further limits them to 2^63-1).
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= U64_MAX:
             raise reject(CosCheck.FLOOR_SEQ_NUMBERS, f"{name} {value!r} is not an unsigned 64-bit")
 
