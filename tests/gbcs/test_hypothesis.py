@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -47,6 +48,7 @@ from openecos.gbcs import (
     encode_content,
     encode_general_ciphering,
 )
+from openecos.gbcs.security import der_signature
 from openecos.gbcs.tlv import tlv
 from tests.reference import rtds_files, rtds_hex
 
@@ -267,3 +269,10 @@ def test_mutated_rtds_vectors_raise_only_decode_errors(data: bytes) -> None:
         return
     for style in LengthStyle:
         assert DECODERS[type(value)](encode_content(value, style)) == value
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=64, max_size=64))
+def test_the_der_signature_conversion_matches_cryptography(signature: bytes) -> None:
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    assert der_signature(signature) == encode_dss_signature(r, s)

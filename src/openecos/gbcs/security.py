@@ -25,7 +25,6 @@ from typing import Protocol
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from openecos.eui import Eui64
@@ -70,6 +69,20 @@ def sign_apdu(apdu: GeneralSigningApdu, signer: DigestSigner) -> GeneralSigningA
     return apdu.with_signature(bytes(signature))
 
 
+def der_signature(signature: bytes) -> bytes:
+    """The DER ``Ecdsa-Sig-Value`` of a 64-byte ``r‖s``, as ``cryptography`` verifies.
+
+    Equivalent to ``encode_dss_signature(r, s)`` at half the cost (hot path).
+    """
+    r = signature[:32].lstrip(b"\x00")
+    s = signature[32:].lstrip(b"\x00")
+    if not r or r[0] & 0x80:  # INTEGERs are signed: keep a leading zero for the top bit
+        r = b"\x00" + r
+    if not s or s[0] & 0x80:
+        s = b"\x00" + s
+    return b"".join((bytes((0x30, len(r) + len(s) + 4, 0x02, len(r))), r, bytes((0x02, len(s))), s))
+
+
 def verify_signed_bytes(
     signed: bytes | memoryview, signature: bytes, public_key: ec.EllipticCurvePublicKey
 ) -> None:
@@ -78,9 +91,7 @@ def verify_signed_bytes(
         raise SignatureInvalid("not signed" if not signature else "a signature is 64 bytes")
     if not isinstance(public_key.curve, ec.SECP256R1):
         raise SignatureInvalid(f"GBCS signatures are P-256, not {public_key.curve.name}")
-    der = encode_dss_signature(
-        int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-    )
+    der = der_signature(signature)
     try:
         public_key.verify(der, signed, _ECDSA_SHA256)
     except InvalidSignature:
