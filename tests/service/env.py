@@ -10,7 +10,11 @@ reference folder (reference/duis/xsd).
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -39,7 +43,13 @@ from openecos.duis import (
     sign_document,
 )
 from openecos.eui import Eui64
-from openecos.service import ServiceConfig, ServiceRuntime, WorkerSettings, open_runtime
+from openecos.service import (
+    DEFAULT_DEVICE_KEY_SEED,
+    ServiceConfig,
+    ServiceRuntime,
+    WorkerSettings,
+    open_runtime,
+)
 from openecos.service.clock import Clock
 from openecos.smki import SmkiCertificate, TestPki, sandbox_pki, write_test_pki
 from openecos.smki.sandbox import SUPPLIER_A, SUPPLIER_B
@@ -59,7 +69,7 @@ from openecos.store import (
 )
 from tests.reference import reference_path
 
-SEED = b"openecos service test meters"
+SEED = DEFAULT_DEVICE_KEY_SEED  # what `openecos serve` uses without a sandbox
 TCOS_METER = Eui64.parse("00DB120000000001")
 ECOS_METER = Eui64.parse("00DB120000000002")
 SPARE_METERS = tuple(Eui64.parse(f"00DB1200000001{i:02X}") for i in range(1, 17))
@@ -249,3 +259,94 @@ def wait_until(condition: object, timeout: float = 20.0) -> None:
 
 def runtime_for(env: Environment, clock: Clock | None = None, **changes: object) -> ServiceRuntime:
     return open_runtime(env.config(**changes), clock)
+
+
+# -- reading what the service answered ------------------------------------------------------
+
+_SR = "{http://www.dccinterface.co.uk/ServiceUserGateway}"
+
+
+def response_code(xml: bytes | str) -> str:
+    """The ``sr:ResponseCode`` of a DUIS response."""
+    from lxml import etree
+
+    root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
+    code = root.find(f"{_SR}Header/{_SR}ResponseCode")
+    assert code is not None
+    return str(code.text)
+
+
+def element_text(xml: str, path: str) -> str | None:
+    from lxml import etree
+
+    found = etree.fromstring(xml.encode()).find(path.replace("sr:", _SR))
+    return None if found is None else str(found.text)
+
+
+def gbcs_payload(xml: str) -> bytes:
+    """The GBCS bytes a response or a future-dated device alert carries."""
+    import base64
+
+    for path in (
+        "sr:Body/sr:ResponseMessage/sr:GBCSPayload",
+        "sr:Body/sr:ResponseMessage/sr:FutureDatedDeviceAlertMessage/sr:GBCSPayload",
+    ):
+        text = element_text(xml, path)
+        if text is not None:
+            return base64.b64decode(text)
+    raise AssertionError("no GBCSPayload")
+
+
+def post(client: httpx.Client, body: bytes) -> str:
+    answer = client.post("/duis", content=body, headers={"content-type": "application/xml"})
+    assert answer.status_code == 200, answer.text
+    return response_code(answer.content)
+
+
+def request_id(originator: Eui64, device: Eui64, counter: int) -> str:
+    return RequestId(originator, device, counter).duis
+
+
+def status_of(client: httpx.Client, rid: str) -> str:
+    return str(client.get(f"/api/requests/{rid}").json()["status"])
+
+
+# -- the service as a separate process ------------------------------------------------------
+
+
+@contextmanager
+def serve_process(
+    env: Environment, *, worker_id: str, crash_at: str | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], httpx.Client]]:
+    """``openecos serve`` in a subprocess on a free port, and a client once it answers."""
+    port = free_port()
+    environ = dict(os.environ)
+    environ.pop("OPENECOS_CRASH_AT", None)
+    if crash_at is not None:
+        environ["OPENECOS_CRASH_AT"] = crash_at
+    command = [
+        str(Path(sys.executable).with_name("openecos")),
+        "serve",
+        "--store", env.store_url,
+        "--pki", str(env.pki_dir),
+        "--xsd", str(reference_path("duis", "xsd")),
+        "--port", str(port),
+        "--worker-id", worker_id,
+        "--lease", "1",
+        "--response-timeout", "2",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env=environ, stderr=subprocess.PIPE)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            wait_until(lambda: process.poll() is not None or _answers(client), timeout=60)
+            yield process, client
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stderr is not None:
+            process.stderr.close()

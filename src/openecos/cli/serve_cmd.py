@@ -113,7 +113,10 @@ def serve(
         names=names,
         device_key_seed=seed,
         worker=WorkerSettings(
-            lease=timedelta(seconds=lease), response_timeout=timedelta(seconds=response_timeout)
+            lease=timedelta(seconds=lease),
+            response_timeout=timedelta(seconds=response_timeout),
+            # Fault injection for the crash tests (tests/service): never set in production.
+            crash_at=os.environ.get("OPENECOS_CRASH_AT") or None,
         ),
         run_workers=workers,
         worker_id=worker_id or default_worker_id(),

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -107,6 +109,13 @@ class WorkerSettings:
         )
     )
     require_certificates_of_requester: bool = True
+    crash_at: str | None = None
+    """Fault injection for crash tests: kill this process (SIGKILL) at the named step:
+    ``after-reserve``, ``after-prepare`` or ``after-send`` (see :data:`CRASH_POINTS`)."""
+
+
+#: The steps where :attr:`WorkerSettings.crash_at` can kill the process.
+CRASH_POINTS = frozenset({"after-reserve", "after-prepare", "after-send"})
 
 
 class DeviceKeyDirectory:
@@ -236,6 +245,7 @@ class CosWorker:
             return
         # Durable BEFORE the signature exists; a crash from here on only skips the value.
         counter = self.store.signing_counters.reserve(party.entity_eui)
+        self._crash_point("after-reserve")
         payload = build_cos_command(
             checked,
             party=party,
@@ -291,7 +301,13 @@ class CosWorker:
                 "another credential-changing command is in flight",
             )
             return
+        self._crash_point("after-prepare")
         self._send(command, record.request_id)
+
+    def _crash_point(self, name: str) -> None:
+        if self.settings.crash_at == name:
+            log.warning("fault injection: killing the process at %s", name)
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def _quarantined(self, record: RequestRecord) -> bool:
         """Threshold Anomaly Detection; True if the request was quarantined."""
@@ -370,6 +386,7 @@ class CosWorker:
 
     def _send(self, command: CommandRecord, request_id: str) -> None:
         self.send(command.device, command.payload)
+        self._crash_point("after-send")
         now = self.clock.now()
         # StaleState: already answered (another process processed the meter's response).
         with contextlib.suppress(StaleState):
