@@ -286,6 +286,7 @@ class CosWorker:
                     action="command.prepared",
                     subject=record.request_id,
                     details={
+                        "worker": self.worker_id,
                         "signer": party.entity_eui.hex,
                         "originator_counter": str(counter),
                         "device": device.eui.hex,
