@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -86,3 +87,15 @@ def test_mutated_certificates_raise_only_certificate_or_path_errors(data: bytes)
 def test_hostile_pem_text_raises_only_certificate_error(text: str) -> None:
     with contextlib.suppress(CertificateError):
         load_pem_certificates(f"-----BEGIN CERTIFICATE-----\n{text}\n-----END CERTIFICATE-----")
+
+
+def test_an_empty_policy_information_is_a_certificate_error() -> None:
+    # Found by tests/device/test_hostile.py: certificatePolicies { PolicyInformation {} }
+    # once raised IndexError. RFC 5280 §4.2.1.4: policyIdentifier is mandatory.
+    from openecos.smki import CertificateError
+    from openecos.smki._der import SEQUENCE, encode
+    from openecos.smki.extensions import OID_CERTIFICATE_POLICIES, Extension, ExtensionFacts
+
+    empty = encode(SEQUENCE, encode(SEQUENCE, b""))
+    with pytest.raises(CertificateError, match="empty PolicyInformation"):
+        ExtensionFacts((Extension(OID_CERTIFICATE_POLICIES, True, empty),))

@@ -109,12 +109,18 @@ class ExtensionFacts:
                 if item.tag == 0x80:  # [0] IMPLICIT KeyIdentifier
                     self.authority_key_identifier = item.content
         elif ext.oid == OID_CERTIFICATE_POLICIES:
-            self.policies = tuple(
-                _der.decode_oid(_der.sequence_items(info)[0]) for info in _der.sequence_items(value)
-            )
+            self.policies = tuple(_policy_identifier(info) for info in _der.sequence_items(value))
             self.policies_critical = ext.critical
         elif ext.oid == OID_SUBJECT_ALT_NAME:
             self.device_eui = hardware_module_name_eui(value)
+
+
+def _policy_identifier(info: Tlv) -> str:
+    """policyIdentifier of a PolicyInformation, which must not be empty (RFC 5280 §4.2.1.4)."""
+    items = _der.sequence_items(info)
+    if not items:
+        raise DerError("empty PolicyInformation", info.offset)
+    return _der.decode_oid(items[0])
 
 
 def hardware_module_name_eui(san: Tlv) -> Eui64 | None:
