@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TypeVar
 
 from openecos.gbcs.codes import (
@@ -82,21 +83,20 @@ class _Encoder:
 
     def tlv(self, tag: int, *parts: bytes) -> bytes:
         body = b"".join(parts)
-        return bytes((tag,)) + encode_length(len(body), self.style) + body
+        size = len(body)
+        if size < 0x80:  # the short form: the same in every style, and most TLVs here
+            return bytes((tag, size)) + body
+        return bytes((tag,)) + encode_length(size, self.style) + body
 
     def seq_of(
         self, items: tuple[T, ...], encode: Callable[[T], bytes], tag: int = _SEQUENCE
     ) -> bytes:
-        return self.tlv(tag, *(encode(item) for item in items))
+        return self.tlv(tag, *[encode(item) for item in items])
 
     def cell(self, cell: TrustAnchorCellIdentifier, tag: int = _SEQUENCE) -> bytes:
-        usage = CellUsage(cell.cell_usage)
-        return self.tlv(
-            tag,
-            unsigned(_INTEGER, RemotePartyRole(cell.remote_party_role), 0xFF),
-            _KEY_USAGE_BITS[KeyUsage(cell.key_usage)],
-            b"" if usage is CellUsage.MANAGEMENT else unsigned(_INTEGER, usage),
-        )
+        # A cell identifier is at most 12 bytes, so its encoding is the same in
+        # every length style, and a command repeats the same few cells: cache them.
+        return _encoded_cell(cell, tag)
 
     def specialist(self, item: SpecialistSeqNumber) -> bytes:
         return self.tlv(
@@ -227,8 +227,23 @@ def _octets(value: bytes, size: int) -> bytes:
     return bytes((_OCTET_STRING, size)) + value
 
 
+@lru_cache(maxsize=64)
+def _encoded_cell(cell: TrustAnchorCellIdentifier, tag: int) -> bytes:
+    usage = CellUsage(cell.cell_usage)
+    body = b"".join(
+        (
+            unsigned(_INTEGER, RemotePartyRole(cell.remote_party_role), 0xFF),
+            _KEY_USAGE_BITS[KeyUsage(cell.key_usage)],
+            b"" if usage is CellUsage.MANAGEMENT else unsigned(_INTEGER, usage),
+        )
+    )
+    return bytes((tag,)) + encode_length(len(body)) + body
+
+
+@lru_cache(maxsize=1024)
 def _checked_certificate(certificate: bytes) -> bytes:
     # Opaque DER, copied verbatim; only check it is one whole SEQUENCE so the result decodes.
+    # Cached: the certification path recurs in every command, and bytes cache their hash.
     if (
         not certificate
         or certificate[0] != _SEQUENCE
