@@ -189,8 +189,8 @@ class _Encoder:
             return self.tlv(
                 _SEQUENCE,
                 self.control(value.authorising_remote_party_control),
-                self.seq_of(value.replacements, self.replacement),
-                self.seq_of(value.certification_path, _checked_certificate),
+                _encoded_replacements(value.replacements, self.style),
+                _encoded_certification_path(value.certification_path, self.style),
                 b""
                 if value.execution_date_time is None
                 else _time_bytes(value.execution_date_time),
@@ -238,6 +238,25 @@ def _encoded_cell(cell: TrustAnchorCellIdentifier, tag: int) -> bytes:
         )
     )
     return bytes((tag,)) + encode_length(len(body)) + body
+
+
+# A supplier sends the same three certificates and the same certification path in
+# every 6.23 it sends, so the CoS Party encodes the same sections again and again:
+# they make up most of a command's bytes and of its encoding time. Values are
+# frozen and hashable (bytes cache their hash), so the sections are cached whole.
+
+
+@lru_cache(maxsize=512)
+def _encoded_replacements(
+    replacements: tuple[TrustAnchorReplacement, ...], style: LengthStyle
+) -> bytes:
+    encoder = _Encoder(style)
+    return encoder.seq_of(replacements, encoder.replacement)
+
+
+@lru_cache(maxsize=64)
+def _encoded_certification_path(path: tuple[bytes, ...], style: LengthStyle) -> bytes:
+    return _Encoder(style).seq_of(path, _checked_certificate)
 
 
 @lru_cache(maxsize=1024)
