@@ -133,8 +133,36 @@ def test_pki_init_refuses_a_directory_in_use(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not empty" in result.stderr
 
 
-def test_demo_builds_signs_and_verifies(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--dir", str(tmp_path / "demo")])
-    assert result.exit_code == 0, result.stderr
-    assert "valid: verified with tcos-ds" in result.stdout
-    assert "valid: verified with acb-ka" in result.stdout
+def test_demo_switches_the_valid_requests_and_refuses_the_rest(tmp_path: Path) -> None:
+    xsd = reference_path("duis", "xsd")
+    arguments = ["demo", "--dir", str(tmp_path / "demo"), "--xsd", str(xsd)]
+    result = runner.invoke(app, [*arguments, "--meters", "40", "--switches", "8", "--invalid", "1"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "every valid switch completed" in result.stdout
+    assert "NO" not in result.stdout
+    for kind in ("valid", "not-registered", "foreign-certificates", "unknown-device", "tampered"):
+        assert kind in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("kind", "ack", "code", "good"),
+    [
+        ("valid", "I99", "I0", True),
+        ("valid", "I99", "E4", False),
+        ("valid", "E42", "", False),
+        ("replayed", "I99", "I0", False),
+        ("replayed", "E42", "", True),
+        ("tampered", "I99", "E4", False),
+        ("tampered", "E41", "", True),
+        ("not-registered", "I99", "E4", True),
+        ("not-registered", "I99", "I0", False),
+        ("unknown-device", "I99", "", False),
+    ],
+)
+def test_the_demo_judges_each_answer_by_the_kind_of_request(
+    kind: str, ack: str, code: str, good: bool
+) -> None:
+    from openecos.cli.demo import as_it_should_be
+    from openecos.sandbox.burst import BurstKind
+
+    assert as_it_should_be(BurstKind(kind), ack, code) is good

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from openecos.cli import CliError, err, one_line_errors
+from openecos.cli.paths import default_xsd_dir
 from openecos.keys import Pkcs11Config
 from openecos.service import DEFAULT_DEVICE_KEY_SEED, ServiceConfig, WorkerSettings
 from openecos.service.identities import DccKeyNames
@@ -25,7 +26,7 @@ from openecos.service.runtime import default_worker_id, open_runtime
 DEFAULT_STORE = "sqlite:///openecos.db"
 
 
-def _from_sandbox(directory: Path) -> tuple[str, Path, bytes, DccKeyNames]:
+def config_from_sandbox(directory: Path) -> tuple[str, Path, bytes, DccKeyNames]:
     from openecos.sandbox.manifest import read_manifest
 
     manifest = read_manifest(directory)
@@ -63,7 +64,8 @@ def serve(
         Path | None,
         typer.Option(
             "--xsd",
-            help="DUIS V5.4 XSD directory (default: $OPENECOS_DUIS_XSD).",
+            help="DUIS V5.4 XSD directory (default: $OPENECOS_DUIS_XSD, else "
+            "../shared/reference/duis/xsd).",
             show_default=False,
         ),
     ] = None,
@@ -94,14 +96,12 @@ def serve(
 
     store_url, pki_dir, seed, names = None, None, DEFAULT_DEVICE_KEY_SEED, DccKeyNames()
     if sandbox is not None:
-        store_url, pki_dir, seed, names = _from_sandbox(sandbox)
+        store_url, pki_dir, seed, names = config_from_sandbox(sandbox)
     store_url = store or store_url or DEFAULT_STORE
     pki_dir = pki or pki_dir
     if pki_dir is None:
         raise CliError("name a PKI directory with --pki or a sandbox with --sandbox")
-    xsd_dir = xsd or (
-        Path(os.environ["OPENECOS_DUIS_XSD"]) if "OPENECOS_DUIS_XSD" in os.environ else None
-    )
+    xsd_dir = xsd or default_xsd_dir()
     if xsd_dir is None:
         raise CliError("name the DUIS XSD directory with --xsd or OPENECOS_DUIS_XSD")
     config = ServiceConfig(
