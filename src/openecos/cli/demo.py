@@ -96,7 +96,9 @@ def demo(
         acks, finals = _send_and_wait(client, burst)
 
         out.rule("[bold]4. What the service answered")
-        ok = _summary(burst, acks, finals)
+        dcc = sandbox.manifest.dcc
+        party_names = {dcc.tcos_party.hex: "the TCoS Party", dcc.ecos_party.hex: "the ECoS Party"}
+        ok = _summary(burst, acks, finals, party_names)
         _show_a_switched_meter(client, burst, finals)
     if not ok:
         raise CliError("some requests did not get the answer they deserved (see the table)")
@@ -193,7 +195,10 @@ def as_it_should_be(kind: BurstKind, ack: str, code: str) -> bool:
 
 
 def _summary(
-    burst: list[BurstRequest], acks: dict[int, str], finals: dict[str, tuple[str, str]]
+    burst: list[BurstRequest],
+    acks: dict[int, str],
+    finals: dict[str, tuple[str, str]],
+    party_names: dict[str, str],
 ) -> bool:
     rows: Counter[tuple[BurstKind, str, str]] = Counter()
     for index, request in enumerate(burst):
@@ -217,7 +222,9 @@ def _summary(
         for i, r in enumerate(burst)
         if r.kind is BurstKind.VALID and acks[i] == "I99" and r.request_id in finals
     )
-    signed_by = ", ".join(f"{count} by {party}" for party, count in sorted(parties.items()))
+    signed_by = ", ".join(
+        f"{count} by {party_names.get(party, party)}" for party, count in sorted(parties.items())
+    )
     out.print(f"valid switches routed by the meter's credential state, signed {signed_by}")
     return all_good
 
