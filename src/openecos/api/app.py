@@ -15,6 +15,9 @@ runtime: any number of API processes may serve one PostgreSQL store.
   processes).
 - ``GET /api/requests/{request_id}``, ``GET /api/devices/{eui}``,
   ``GET /api/audit``: read-only views.
+- ``GET /api/quarantine``, ``POST /api/quarantine/{request_id}/release``: the
+  requests Threshold Anomaly Detection holds, and the operator's release
+  (:class:`~openecos.service.quarantine.QuarantineDesk`).
 - ``GET /health``.
 
 The OpenAPI document (``/openapi.json``) is the interface specification.
@@ -36,6 +39,7 @@ from openecos.api.models import (
     CommandView,
     DeviceView,
     Health,
+    HeldRequestView,
     Problem,
     RequestView,
     UserMessage,
@@ -43,6 +47,7 @@ from openecos.api.models import (
 from openecos.duis import DEFAULT_MAX_SIZE
 from openecos.eui import Eui64, InvalidEui
 from openecos.service import ServiceRuntime
+from openecos.service.quarantine import NotHeld
 from openecos.store import CommandRecord, NotFound, read_transaction, schema
 
 XML_MEDIA_TYPE = "application/xml"
@@ -250,6 +255,51 @@ def create_app(runtime: ServiceRuntime, *, manage_runtime: bool = True) -> FastA
             )
             for e in store.audit.entries(subject=subject, after_id=after_id, limit=limit)
         ]
+
+    @app.get(
+        "/api/quarantine",
+        summary="Requests held by Threshold Anomaly Detection",
+        description=(
+            "Requests in the Quarantined state, oldest first, with the QuarantineEventRef "
+            "their user was alerted with."
+        ),
+        response_model=list[HeldRequestView],
+    )
+    def get_quarantine(
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[HeldRequestView]:
+        return [
+            HeldRequestView(
+                request_id=h.request_id,
+                quarantine_event_ref=h.quarantine_event_ref,
+                breach=h.breach,
+                quarantined_at=h.at,
+            )
+            for h in runtime.quarantine.held(limit)
+        ]
+
+    @app.post(
+        "/api/quarantine/{request_id}/release",
+        summary="Release a quarantined request",
+        description=(
+            "An operator's release of a request held by Threshold Anomaly Detection (on the "
+            "user's Exit Quarantine instruction): it is counted once, now, queued, checked "
+            "again and sent. 404 for an unknown request, 409 for one that is not held."
+        ),
+        response_model=RequestView,
+        responses={404: {"model": Problem}, 409: {"model": Problem}},
+    )
+    def release_quarantined(
+        request_id: Annotated[str, Path(description="DUIS RequestID (originator:target:counter)")],
+    ) -> RequestView:
+        try:
+            runtime.quarantine.release(request_id)
+        except NotFound as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
+        except NotHeld as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        runtime.wake()
+        return get_request(request_id)
 
     @app.get(
         "/health",

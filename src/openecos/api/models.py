@@ -99,6 +99,15 @@ class AuditView(BaseModel):
     details: dict[str, Any]
 
 
+class HeldRequestView(BaseModel):
+    """A request held by Threshold Anomaly Detection."""
+
+    request_id: str
+    quarantine_event_ref: int = Field(description="The QuarantineEventRef of its alert")
+    breach: str = Field(description="ADUserThresholdBreach or ADDCCThresholdBreach")
+    quarantined_at: datetime
+
+
 class Problem(BaseModel):
     """An error answer (RFC 9457-like)."""
 

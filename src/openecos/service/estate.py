@@ -109,10 +109,10 @@ class SimulatedEstate:
 
     def advance_due(self, now: datetime, *, limit: int = 100) -> int:
         """Runs every held command due at ``now``; returns how many meters were advanced."""
+        # A broken meter stays due (it never runs its command): it is not counted, so the
+        # worker loop does not spin on it.
         devices = self.store.estate.due(now, limit=limit)
-        for device in devices:
-            self.advance(device, now)
-        return len(devices)
+        return sum(self.advance(device, now) is not None for device in devices)
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -7,6 +7,11 @@ TCoS and ECoS Parties' transitionalCoS keys (CS02b 0x0107) and the Access
 Control Broker's key-agreement key (the command MAC). :class:`DccKeyNames`
 names them as entries of a ``KeyStore``; :func:`resolve_service_keys` looks
 them up and fails at start-up, not at the first request, if one is missing.
+Keys may live in two stores at once: a PKCS#11 token for the keys it holds
+(typically the TCoS and ECoS signing keys and the ACB key-agreement key) and
+a software store for the rest; a name found in both is refused, so a
+software copy can never be used in place of a token key by accident.
+:attr:`ServiceKeys.custody` says where each key was found.
 
 :class:`ServiceTrust` is what incoming signatures are judged against: the
 SMKI trust anchors, the intermediate (organisation CA) certificates and the
@@ -15,13 +20,15 @@ accepted certificate policies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from openecos.cos.routing import CosParties, CosParty
 from openecos.duis import SigningIdentity
 from openecos.eui import Eui64
-from openecos.keys import KeyHandle, KeyStore
+from openecos.keys import AmbiguousKey, KeyHandle, KeyNotFound, KeyStore, Pkcs11KeyStore
 from openecos.smki import SmkiCertificate, load_test_pki
 from openecos.smki.sandbox import ACCESS_CONTROL_BROKER, ECOS_PARTY, TCOS_PARTY
 
@@ -47,9 +54,14 @@ class ServiceKeys:
     dcc_signing: SigningIdentity
     acb_key_agreement: KeyHandle
     parties: CosParties
+    party_signers: Mapping[str, KeyHandle] = field(default_factory=dict)
+    """The CoS Parties' signing keys by entry name, resolved at start-up."""
+    custody: Mapping[str, str] = field(default_factory=dict)
+    """Where each key was found: ``pkcs11`` or ``software``, by entry name."""
 
     def signer_of(self, party: CosParty) -> KeyHandle:
-        return self.keystore.key(party.signing_key)
+        handle = self.party_signers.get(party.signing_key)
+        return handle if handle is not None else self.keystore.key(party.signing_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,22 +78,40 @@ class ServiceTrust:
         return cls(pki.anchors, pki.organisation_path, pki.policies)
 
 
-def resolve_service_keys(keystore: KeyStore, names: DccKeyNames) -> ServiceKeys:
-    """Looks every key up now; raises ``KeyNotFound`` naming the first one missing."""
-    xml = keystore.key(names.xml_signing)
+def _lookup(name: str, keystore: KeyStore, token: KeyStore | None) -> tuple[KeyHandle, str]:
+    """``name`` from the token if it holds it, else from ``keystore``; never from both."""
+    in_token = token is not None and name in token
+    if in_token and token is not keystore and name in keystore:
+        raise AmbiguousKey(f"entry {name!r} (in the PKCS#11 token and in software)", (name,))
+    store = token if in_token and token is not None else keystore
+    kind = "pkcs11" if isinstance(store, Pkcs11KeyStore) else "software"
+    return store.key(name), kind
+
+
+def resolve_service_keys(
+    keystore: KeyStore, names: DccKeyNames, *, token: KeyStore | None = None
+) -> ServiceKeys:
+    """Looks every key up now; raises ``KeyNotFound`` naming the first one missing.
+
+    With ``token``, each key the token holds comes from it and the others from
+    ``keystore``; a name in both raises ``AmbiguousKey``.
+    """
+    custody: dict[str, str] = {}
+    handles: dict[str, KeyHandle] = {}
+    for name in (names.xml_signing, names.tcos_ds, names.ecos_ds, names.acb_ka):
+        handles[name], custody[name] = _lookup(name, keystore, token)
+    xml = handles[names.xml_signing]
     certificate = xml.certificate_der
     if certificate is None:
-        from openecos.keys import KeyNotFound
-
         raise KeyNotFound(f"{names.xml_signing} (no certificate)")
-    for name in (names.tcos_ds, names.ecos_ds):
-        keystore.key(name)
     return ServiceKeys(
         keystore=keystore,
         dcc_signing=SigningIdentity.for_certificate(xml, certificate),
-        acb_key_agreement=keystore.key(names.acb_ka),
+        acb_key_agreement=handles[names.acb_ka],
         parties=CosParties(
             tcos=CosParty("TCoS", names.tcos_party, names.tcos_ds),
             ecos=CosParty("ECoS", names.ecos_party, names.ecos_ds),
         ),
+        party_signers=MappingProxyType({n: handles[n] for n in (names.tcos_ds, names.ecos_ds)}),
+        custody=MappingProxyType(custody),
     )

@@ -43,6 +43,7 @@ from openecos.service.identities import (
     resolve_service_keys,
 )
 from openecos.service.intake import Intake
+from openecos.service.quarantine import QuarantineDesk
 from openecos.service.responses import ResponseProcessor
 from openecos.service.worker import CosWorker, WorkerSettings
 from openecos.store import Store
@@ -67,9 +68,11 @@ class ServiceConfig:
     xsd_dir: Path
     """The DUIS V5.4 schema set (``DUIS Schema V5.4.xsd`` and its imports)."""
     key_sources: tuple[Path, ...] = ()
-    """Key files or directories for a software key store; empty means ``pki_dir``."""
+    """Key files or directories for a software key store; empty means ``pki_dir``
+    (or, with ``pkcs11``, no software keys at all)."""
     pkcs11: Pkcs11Config | None = None
-    """Use this token for the DCC keys instead of ``key_sources``."""
+    """A PKCS#11 token for the DCC keys it holds. Alone, every key must be in it; with
+    ``key_sources`` too, the keys it lacks come from them (a name in both is refused)."""
     names: DccKeyNames = field(default_factory=DccKeyNames)
     device_key_seed: bytes = DEFAULT_DEVICE_KEY_SEED
     worker: WorkerSettings = field(default_factory=WorkerSettings)
@@ -123,6 +126,8 @@ class ServiceRuntime:
         self.intake = Intake(store, schema, keys, trust, clock)
         self.estate = SimulatedEstate(store, profile)
         self.responses = ResponseProcessor(store, keys, clock)
+        self.quarantine = QuarantineDesk(store, clock, self.settings.tad)
+        self.token: Pkcs11KeyStore | None = None  # closed with the runtime
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -147,6 +152,8 @@ class ServiceRuntime:
     def close(self) -> None:
         self.stop()
         self.store.close()
+        if self.token is not None:
+            self.token.close()
 
     def wake(self) -> None:
         """Asks the worker loop to look for work now (thread-safe)."""
@@ -188,6 +195,7 @@ class ServiceRuntime:
                     if loop.time() - last_sweep >= 1.0:
                         last_sweep = loop.time()
                         busy += worker.resend_stale()
+                        busy += worker.expire_overdue_alerts()
                 except Exception:  # an outage: log, back off, carry on
                     log.exception("worker loop step failed")
                     await asyncio.sleep(0.5)
@@ -201,28 +209,38 @@ class ServiceRuntime:
             self._loop = None
 
 
-def open_keys(config: ServiceConfig) -> KeyStore:
-    if config.pkcs11 is not None:
-        return Pkcs11KeyStore(
-            config.pkcs11.module, config.pkcs11.token_label, config.pkcs11.user_pin
-        )
-    return open_keystore(list(config.key_sources or (config.pki_dir,)))
+def open_keys(config: ServiceConfig) -> tuple[KeyStore, KeyStore | None]:
+    """The software key store and the PKCS#11 token (None without one) ``config`` names."""
+    if config.pkcs11 is None:
+        return open_keystore(list(config.key_sources or (config.pki_dir,))), None
+    token = Pkcs11KeyStore(config.pkcs11.module, config.pkcs11.token_label, config.pkcs11.user_pin)
+    if not config.key_sources:
+        return token, token
+    try:
+        return open_keystore(list(config.key_sources)), token
+    except BaseException:
+        token.close()
+        raise
 
 
 def open_runtime(config: ServiceConfig, clock: Clock | None = None) -> ServiceRuntime:
     """Opens everything :class:`ServiceConfig` names; fails now if anything is missing."""
     store = Store.open(config.store_url)
+    token: KeyStore | None = None
     try:
         schema = DuisSchema.load(config.xsd_dir)
         trust = ServiceTrust.from_test_pki(config.pki_dir)
-        keys = resolve_service_keys(open_keys(config), config.names)
+        software, token = open_keys(config)
+        keys = resolve_service_keys(software, config.names, token=token)
         profile = MeterProfile(
             keys=DerivedDeviceKeys(config.device_key_seed), policies=trust.policies
         )
     except BaseException:
         store.close()
+        if isinstance(token, Pkcs11KeyStore):
+            token.close()
         raise
-    return ServiceRuntime(
+    runtime = ServiceRuntime(
         store,
         schema,
         keys,
@@ -235,6 +253,8 @@ def open_runtime(config: ServiceConfig, clock: Clock | None = None) -> ServiceRu
         run_workers=config.run_workers,
         poll_interval=config.poll_interval,
     )
+    runtime.token = token if isinstance(token, Pkcs11KeyStore) else None
+    return runtime
 
 
 __all__ = [

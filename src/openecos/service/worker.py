@@ -30,6 +30,14 @@ for the request; a meter that already had it discards the duplicate as a
 replay, and its first answer is in the durable meter-output table. A command
 Sent but unanswered after ``response_timeout`` is resent identically too, and
 given up (Outcome unknown, request failed with E21) after ``give_up_after``.
+
+A future-dated command the meter accepted waits (AwaitingExecution) for the
+meter's 0x00CB alert. If none has come ``alert_deadline`` after the execution
+date-time (a meter fault, a lost alert), :meth:`CosWorker.expire_overdue_alerts`
+ends the wait: the command's outcome is unknown (OutcomeUnknown: the meter's
+cells must be read before anyone relies on them) and the request fails with
+E30 (:func:`openecos.cos.outcomes.no_response_outcome`), answered to the
+requester. Nothing is left silently pending.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ from openecos.cos.checks import (
 from openecos.cos.command import MESSAGE_CODE, build_cos_command
 from openecos.cos.errors import CosRejected
 from openecos.cos.lifecycle import FINAL_STATES, RequestEvent, next_status
+from openecos.cos.outcomes import no_response_outcome
 from openecos.cos.routing import route
 from openecos.cos.tad import TadConfig, TadState, assess
 from openecos.duis import (
@@ -103,6 +112,9 @@ class WorkerSettings:
     batch: int = 8
     response_timeout: timedelta = timedelta(seconds=10)
     give_up_after: timedelta = timedelta(minutes=2)
+    alert_deadline: timedelta = timedelta(hours=1)
+    """How long after a future-dated command's execution date-time its 0x00CB alert may
+    take; after that the request fails with E30 and the command's outcome is unknown."""
     tad: TadConfig = field(
         default_factory=lambda: TadConfig(
             default_user_threshold=1_000_000, dcc_threshold=10_000_000
@@ -432,14 +444,34 @@ class CosWorker:
             count += 1
         return count
 
-    def _give_up(self, command: CommandRecord) -> None:
+    def expire_overdue_alerts(self, limit: int = 100) -> int:
+        """Ends the wait of future-dated commands whose alert is overdue (E30); returns how many."""
         now = self.clock.now()
+        count = 0
+        for command in self.store.commands.find(
+            status=CommandStatus.AWAITING_EXECUTION, limit=limit
+        ):
+            if command.request_id is None:
+                continue
+            execution_at = self.store.requests.get(command.request_id).execution_at
+            if execution_at is None or now < execution_at + self.settings.alert_deadline:
+                continue
+            self._give_up(command, awaiting_alert=True)
+            count += 1
+        return count
+
+    def _give_up(self, command: CommandRecord, *, awaiting_alert: bool = False) -> None:
+        now = self.clock.now()
+        waiting = CommandStatus.AWAITING_EXECUTION if awaiting_alert else CommandStatus.SENT
+        pending = (
+            RequestStatus.FUTURE_DATED_PENDING if awaiting_alert else RequestStatus.COMMAND_SENT
+        )
         with self.store.transaction() as tx:
             try:
                 tx.commands.transition(
                     command.signer,
                     command.originator_counter,
-                    expected=CommandStatus.SENT,
+                    expected=waiting,
                     status=CommandStatus.OUTCOME_UNKNOWN,
                     at=now,
                 )
@@ -448,22 +480,23 @@ class CosWorker:
             if command.request_id is None:
                 return
             record = tx.requests.get(command.request_id)
-            if record.status is not RequestStatus.COMMAND_SENT:
+            if record.status is not pending:
                 return
+            request_id = RequestId(record.originator, record.target, record.counter)
+            outcome, code = no_response_outcome(request_id, awaiting_alert=awaiting_alert)
             tx.requests.transition(
                 record.request_id,
-                expected=RequestStatus.COMMAND_SENT,
-                status=next_status(RequestStatus.COMMAND_SENT, RequestEvent.NO_RESPONSE),
+                expected=pending,
+                status=next_status(pending, outcome.event),
                 at=now,
-                response_code=ResponseCode.E21.value,
+                response_code=code.value,
             )
-            request_id = RequestId(record.originator, record.target, record.counter)
             tx.outbox.put(
                 record.originator,
                 OutboxKind.RESPONSE,
                 build_acknowledgement(
                     request_id=request_id,
-                    response_code=ResponseCode.E21,
+                    response_code=code,
                     at=now,
                     signer=self.keys.dcc_signing,
                 ),
@@ -473,9 +506,13 @@ class CosWorker:
             tx.audit.append(
                 at=now,
                 actor=ACTOR,
-                action="command.outcome-unknown",
+                action="command.alert-overdue" if awaiting_alert else "command.outcome-unknown",
                 subject=record.request_id,
-                details={"originator_counter": str(command.originator_counter)},
+                details={
+                    "worker": self.worker_id,
+                    "originator_counter": str(command.originator_counter),
+                    "response_code": code.value,
+                },
             )
 
 
