@@ -1,0 +1,88 @@
+"""Two ``openecos serve`` processes on one PostgreSQL both do the work, and never twice.
+
+tests/service/test_two_processes.py proves no request is sent twice; this
+adds that the work was shared: every command's ``command.prepared`` audit
+entry names the worker that signed it, each request has exactly one, and
+each process signed some. Requests are posted to the two processes in turn;
+each wakes its own worker at once, so both claim work.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from openecos.smki.sandbox import SUPPLIER_B
+from openecos.store import CommandStatus, CosCredentialState, Store
+from tests.e2e.world import build_request, next_counter
+from tests.service.env import (
+    SPARE_METERS,
+    Environment,
+    make_environment,
+    post,
+    request_id,
+    serve_process,
+    status_of,
+    wait_until,
+)
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_env(tmp_path: Path, postgres_url: str) -> Iterator[Environment]:
+    plain = make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
+    name = f"t_{uuid.uuid4().hex[:20]}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+    url = (
+        make_url(postgres_url)
+        .update_query_dict({"options": f"-csearch_path={name}"})
+        .render_as_string(hide_password=False)
+    )
+    try:
+        meters = {
+            m: CosCredentialState.TCOS if i % 2 else CosCredentialState.ECOS
+            for i, m in enumerate(SPARE_METERS)
+        }
+        yield make_environment(tmp_path, url, meters)
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+def test_both_processes_sign_commands_and_each_request_is_signed_once(
+    pg_env: Environment,
+) -> None:
+    with (
+        serve_process(pg_env, worker_id="one") as (_, first),
+        serve_process(pg_env, worker_id="two") as (_, second),
+    ):
+        assert first.get("/health").json()["worker_id"] == "one"
+        assert second.get("/health").json()["worker_id"] == "two"
+        ids = []
+        for i, meter in enumerate(SPARE_METERS):
+            counter = next_counter()
+            assert post(first if i % 2 else second, build_request(meter, counter)) == "I99"
+            ids.append(request_id(SUPPLIER_B, meter, counter))
+        wait_until(lambda: all(status_of(second, rid) == "Completed" for rid in ids), timeout=60)
+
+    with Store.open(pg_env.store_url) as store:
+        signed_by: Counter[str] = Counter()
+        for rid in ids:
+            prepared = [
+                e for e in store.audit.entries(subject=rid) if e.action == "command.prepared"
+            ]
+            assert len(prepared) == 1, rid
+            (command,) = store.commands.for_request(rid)
+            assert command.status is CommandStatus.SUCCEEDED
+            assert prepared[0].details["originator_counter"] == str(command.originator_counter)
+            signed_by[str(prepared[0].details["worker"])] += 1
+        assert set(signed_by) == {"one", "two"}, signed_by
+        assert sum(signed_by.values()) == len(ids)
