@@ -15,6 +15,10 @@ runtime: any number of API processes may serve one PostgreSQL store.
   processes).
 - ``GET /api/requests/{request_id}``, ``GET /api/devices/{eui}``,
   ``GET /api/audit``: read-only views.
+- ``GET /api/requests/{request_id}/outcome``: the meter's answer as the MMC
+  ``UpdateSecurityCredentialsCoSRsp`` (Parse & Correlate's view of the
+  GBCSPayload the signed service response carries; see
+  :mod:`openecos.service.mmc_view`).
 - ``GET /api/quarantine``, ``POST /api/quarantine/{request_id}/release``: the
   requests Threshold Anomaly Detection holds, and the operator's release
   (:class:`~openecos.service.quarantine.QuarantineDesk`).
@@ -47,6 +51,7 @@ from openecos.api.models import (
 from openecos.duis import DEFAULT_MAX_SIZE
 from openecos.eui import Eui64, InvalidEui
 from openecos.service import ServiceRuntime
+from openecos.service.mmc_view import mmc_outcome
 from openecos.service.quarantine import NotHeld
 from openecos.store import CommandRecord, NotFound, read_transaction, schema
 
@@ -194,6 +199,34 @@ def create_app(runtime: ServiceRuntime, *, manage_runtime: bool = True) -> FastA
             updated_at=r.updated_at,
             commands=[_command(c) for c in store.commands.for_request(r.request_id)],
         )
+
+    @app.get(
+        "/api/requests/{request_id}/outcome",
+        summary="The meter's answer to a request, in the MMC's XML",
+        description=(
+            "The MMC `GBCSResponse` for the meter's last answer to the request's command: "
+            "`UpdateSecurityCredentialsCoSRsp` with its `ExecutionOutcome` (none for a "
+            "future-dated command only accepted so far), or the future-dated outcome alert. "
+            "It is what Parse & Correlate makes of the `GBCSPayload` in the signed DUIS "
+            "service response (DUIS carries the payload, not this XML); unsigned, as the MMC "
+            "defines it. 404 for an unknown request or one the meter has not answered."
+        ),
+        response_class=Response,
+        responses={
+            200: {"content": {XML_MEDIA_TYPE: {}}, "description": "MMC GBCSResponse"},
+            404: {"model": Problem},
+        },
+    )
+    def get_request_outcome(
+        request_id: Annotated[str, Path(description="DUIS RequestID (originator:target:counter)")],
+    ) -> Response:
+        try:
+            document = mmc_outcome(store, runtime.keys.parties, request_id)
+        except NotFound as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
+        if document is None:
+            raise HTTPException(status_code=404, detail="the meter has not answered yet")
+        return Response(content=document, media_type=XML_MEDIA_TYPE)
 
     @app.get(
         "/api/devices/{eui}",
