@@ -6,6 +6,8 @@
 - :mod:`~openecos.service.responses`: meters' answers applied exactly once,
   DUIS responses and alerts to the outboxes;
 - :mod:`~openecos.service.estate`: the simulated meters, persisted in the store;
+- :mod:`~openecos.service.quarantine`: operators' release of TAD-held requests;
+- :mod:`~openecos.service.mmc_view`: a request's outcome as MMC XML, on demand;
 - :mod:`~openecos.service.runtime`: configuration and the worker loop.
 
 Quickstart::
@@ -22,6 +24,8 @@ from openecos.service.estate import PersistentFleet, SimulatedEstate, inventory_
 from openecos.service.identities import DccKeyNames, ServiceKeys, ServiceTrust, resolve_service_keys
 from openecos.service.intake import REQUEST_QUEUE, Intake, IntakeResult
 from openecos.service.meter_codec import MeterStateCorrupt, decode_meter, encode_meter
+from openecos.service.mmc_view import mmc_outcome
+from openecos.service.quarantine import HeldRequest, NotHeld, QuarantineDesk
 from openecos.service.responses import ResponseProcessor
 from openecos.service.runtime import (
     DEFAULT_DEVICE_KEY_SEED,
@@ -39,11 +43,14 @@ __all__ = [
     "CosWorker",
     "DccKeyNames",
     "DeviceKeyDirectory",
+    "HeldRequest",
     "Intake",
     "IntakeResult",
     "ManualClock",
     "MeterStateCorrupt",
+    "NotHeld",
     "PersistentFleet",
+    "QuarantineDesk",
     "ResponseProcessor",
     "ServiceConfig",
     "ServiceKeys",
@@ -56,6 +63,7 @@ __all__ = [
     "default_worker_id",
     "encode_meter",
     "inventory_commissioner",
+    "mmc_outcome",
     "open_runtime",
     "resolve_service_keys",
 ]

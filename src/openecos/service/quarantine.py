@@ -33,7 +33,7 @@ from openecos.errors import OpenEcosError
 from openecos.service.clock import Clock
 from openecos.service.intake import REQUEST_QUEUE
 from openecos.service.worker import TAD_DOCUMENT
-from openecos.store import Repositories, RequestRecord, RequestStatus, Store
+from openecos.store import DuplicateKey, Repositories, RequestRecord, RequestStatus, Store
 
 ACTOR = "operator"
 
@@ -116,7 +116,12 @@ class QuarantineDesk:
                 status=next_status(RequestStatus.QUARANTINED, RequestEvent.RELEASED),
                 at=now,
             )
-            tx.work.enqueue(REQUEST_QUEUE, request_id, {}, at=now)
+            try:
+                tx.work.enqueue(REQUEST_QUEUE, request_id, {}, at=now)
+            except DuplicateKey as exc:
+                # The worker that quarantined it has not yet closed its work item; releasing
+                # now could leave the request Queued with no item. Nothing is written.
+                raise NotHeld(f"request {request_id} is still being processed; retry") from exc
             tx.audit.append(
                 at=now,
                 actor=ACTOR,
