@@ -166,3 +166,17 @@ def test_the_demo_judges_each_answer_by_the_kind_of_request(
     from openecos.sandbox.burst import BurstKind
 
     assert as_it_should_be(BurstKind(kind), ack, code) is good
+
+
+def test_serve_maps_tad_flags_onto_whole_buckets() -> None:
+    from datetime import timedelta
+
+    from openecos.cli.serve_cmd import _tad_config
+    from openecos.service import WorkerSettings
+
+    default = WorkerSettings().tad
+    unchanged = _tad_config(default, None, None, default.window.total_seconds() / 3600)
+    assert unchanged == default
+    set_ = _tad_config(default, 5, 50, 1.1)  # 1.1 h is 4.4 buckets of 15 min: rounds to 4
+    assert (set_.default_user_threshold, set_.dcc_threshold) == (5, 50)
+    assert set_.window == timedelta(hours=1)

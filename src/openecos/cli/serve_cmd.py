@@ -10,6 +10,7 @@ token (module, label and PIN from the options or ``OPENECOS_PKCS11_*``).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -18,6 +19,7 @@ import typer
 
 from openecos.cli import CliError, err, one_line_errors
 from openecos.cli.paths import default_xsd_dir
+from openecos.cos.tad import TadConfig
 from openecos.keys import Pkcs11Config
 from openecos.service import DEFAULT_DEVICE_KEY_SEED, ServiceConfig, WorkerSettings
 from openecos.service.identities import DccKeyNames
@@ -90,6 +92,32 @@ def serve(
     response_timeout: Annotated[
         float, typer.Option("--response-timeout", min=0.1, help="Resend after (seconds).")
     ] = 10.0,
+    alert_deadline: Annotated[
+        float,
+        typer.Option(
+            "--alert-deadline",
+            min=1.0,
+            help="Seconds after a future-dated execution time before a missing 0x00CB alert "
+            "ends the request with E30.",
+        ),
+    ] = 3600.0,
+    tad_user: Annotated[
+        int | None,
+        typer.Option(
+            "--tad-user-threshold",
+            min=0,
+            help="Threshold Anomaly Detection: 6.23s per user per window before quarantine.",
+        ),
+    ] = None,
+    tad_dcc: Annotated[
+        int | None,
+        typer.Option(
+            "--tad-dcc-threshold", min=0, help="Threshold Anomaly Detection: 6.23s DCC-wide."
+        ),
+    ] = None,
+    tad_window: Annotated[
+        float, typer.Option("--tad-window-hours", min=0.25, help="TAD sliding window (hours).")
+    ] = 24.0,
 ) -> None:
     """Run the CoS service: POST /duis, GET /users/{id}/messages, /api, /openapi.json."""
     from openecos.api import serve as run_server
@@ -104,6 +132,7 @@ def serve(
     xsd_dir = xsd or default_xsd_dir()
     if xsd_dir is None:
         raise CliError("name the DUIS XSD directory with --xsd or OPENECOS_DUIS_XSD")
+    defaults = WorkerSettings()
     config = ServiceConfig(
         store_url=store_url,
         pki_dir=pki_dir,
@@ -117,6 +146,8 @@ def serve(
             response_timeout=timedelta(seconds=response_timeout),
             # Fault injection for the crash tests (tests/service): never set in production.
             crash_at=os.environ.get("OPENECOS_CRASH_AT") or None,
+            alert_deadline=timedelta(seconds=alert_deadline),
+            tad=_tad_config(defaults.tad, tad_user, tad_dcc, tad_window),
         ),
         run_workers=workers,
         worker_id=worker_id or default_worker_id(),
@@ -127,3 +158,17 @@ def serve(
         run_server(runtime, host=host, port=port)
     finally:
         runtime.close()
+
+
+def _tad_config(
+    default: TadConfig, user: int | None, dcc: int | None, window_hours: float
+) -> TadConfig:
+    """The defaults with what the operator set; the window is whole TAD buckets."""
+    bucket_seconds = default.bucket.total_seconds()
+    buckets = max(1, round(window_hours * 3600 / bucket_seconds))
+    return replace(
+        default,
+        default_user_threshold=default.default_user_threshold if user is None else user,
+        dcc_threshold=default.dcc_threshold if dcc is None else dcc,
+        window=default.bucket * buckets,
+    )
