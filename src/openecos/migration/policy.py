@@ -79,8 +79,9 @@ class RetryPolicy:
         """The delay before retry number ``attempt`` (1 after the first failure), unjittered."""
         if attempt < 1:
             raise InvalidMigrationInput("attempt numbers start at 1")
+        # Cap in seconds first: multiplier**attempt outgrows what a timedelta can hold.
         seconds = self.base_delay.total_seconds() * self.multiplier ** min(attempt - 1, 64)
-        return min(self.max_delay, timedelta(seconds=seconds))
+        return timedelta(seconds=min(self.max_delay.total_seconds(), seconds))
 
     def delay_bounds(self, attempt: int) -> tuple[timedelta, timedelta]:
         """The smallest and largest delay :meth:`delay` can return for ``attempt``."""
