@@ -20,6 +20,7 @@ from openecos.gbcs import (
     RemotePartySeqNumberChange,
     TrustAnchorReplacement,
     UpdateSecurityCredentialsCommand,
+    UpdateSecurityCredentialsResponse,
     build_command,
     decode_frame,
     decode_payload,
@@ -29,18 +30,21 @@ from openecos.gbcs import (
 )
 from openecos.gbcs.codes import CredentialsReplacementMode, RemotePartyRole
 from openecos.migration import (
+    AnchorIdentity,
     EcosCredential,
     InvalidMigrationInput,
     MigrationCommandConfig,
+    SentMigration,
     build_migration_command,
     build_trans_cos_by_trans_cos,
+    classify_outcome,
     classify_response,
 )
 from openecos.smki import SmkiCertificate
 from openecos.smki.sandbox import ECOS_PARTY, TCOS_PARTY
 from tests.device.rtds import DEVICE as RTDS_DEVICE
+from tests.device.rtds import RTDS_NOW, rtds_meter, rtds_profile, zaz1_private_key
 from tests.device.rtds import TCOS as RTDS_TCOS_EUI
-from tests.device.rtds import zaz1_private_key
 from tests.migration.helpers import (
     DEVICE,
     NOW,
@@ -90,8 +94,7 @@ def test_content_for_the_rtds_meter_state_is_the_rtds_content_byte_for_byte() ->
 def test_rtds_command_reproduced_up_to_the_signature_and_its_signature_and_mac_verify() -> None:
     raw, vector = _rtds_vector()
     acb_ka = DeviceKey(zaz1_private_key("Z1-accessControlBroker-ka"))
-    device_ka = x509.load_pem_x509_certificate(device_certificate_pem("ka")).public_key()
-    assert isinstance(device_ka, ec.EllipticCurvePublicKey)
+    device_ka = _rtds_device_ka()
     built = build_migration_command(
         _rtds_credential(vector),
         tcos=RTDS_TCOS_EUI,
@@ -218,3 +221,36 @@ def test_identity_is_subject_eui_and_ski() -> None:
     assert ident.subject_unique_id == ECOS_PARTY
     assert ident.subject_unique_id != TCOS_PARTY
     assert len(ident.subject_key_id) == 8
+
+
+def test_rtds_form_command_is_accepted_by_a_meter_in_the_rtds_state() -> None:
+    _, vector = _rtds_vector()
+    profile, _ = rtds_profile()
+    rtds_meter_state = rtds_meter(profile)
+    built = build_migration_command(
+        _rtds_credential(vector),
+        tcos=RTDS_TCOS_EUI,
+        device=RTDS_DEVICE,
+        originator_counter=6000,
+        ecos_counter_floor=0,
+        signer=DeviceKey(zaz1_private_key("Z1-transitionalCoS-ds")),
+        acb_key_agreement=DeviceKey(zaz1_private_key("Z1-accessControlBroker-ka")),
+        device_key_agreement_key=_rtds_device_ka(),
+        config=MigrationCommandConfig(apply_time_based_cpv_checks=False),
+    )
+    result = handle(rtds_meter_state, built, RTDS_NOW, profile)
+    assert result.rejection is None
+    outcome = decode_payload(decode_frame(result.outputs[0].message))
+    assert isinstance(outcome, UpdateSecurityCredentialsResponse)
+    assert outcome.execution_outcome is not None
+    z1b = AnchorIdentity.of(
+        SmkiCertificate.from_der(vector.replacements[0].replacement_certificate)
+    )
+    expected = SentMigration(RTDS_DEVICE, RTDS_TCOS_EUI, 6000, z1b)
+    assert classify_outcome(outcome.execution_outcome, expected).migrated
+
+
+def _rtds_device_ka() -> ec.EllipticCurvePublicKey:
+    key = x509.load_pem_x509_certificate(device_certificate_pem("ka")).public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    return key
