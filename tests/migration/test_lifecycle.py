@@ -40,6 +40,7 @@ from openecos.migration import (
     reassess,
     response_received,
     response_timed_out,
+    tcos_retired,
 )
 from openecos.migration.record import CREDENTIALS, NEXT_ACTIONS, REASONS
 
@@ -119,6 +120,7 @@ DRIVERS: dict[
     Event.OUTCOME_LOST: (_lost, None),
     Event.READ_SENT: (lambda r: read_sent(r, counter=21, at=LATER, policy=POLICY), None),
     Event.ESCALATED: (_answer(ErrorClass.BAD_CERTIFICATE, CredentialReading.OTHER), None),
+    Event.TCOS_RETIRED: (lambda r: tcos_retired(r, LATER, POLICY), K.TCOS),
     Event.HELD: (_op(OperatorAction.HOLD), None),
     Event.RELEASED: (_op(OperatorAction.RELEASE_HOLD), K.TCOS),
     Event.RELEASED_UNVERIFIED: (_op(OperatorAction.RELEASE_HOLD), K.UNKNOWN),
@@ -329,6 +331,7 @@ STEPS = st.sampled_from(
         lambda r, t: read_sent(r, counter=r.reads + 100, at=t, policy=POLICY),
         *[partial(_read, c) for c in CredentialReading],
         lambda r, t: read_timed_out(r, t, POLICY),
+        lambda r, t: tcos_retired(r, t, POLICY),
         *[partial(_operate, a) for a in OperatorAction],
     ]
 )
@@ -356,3 +359,16 @@ def test_any_sequence_keeps_every_meter_named_and_scheduled(
         if r.status is S.MIGRATED:
             assert after is r or after.status is S.MIGRATED
         r = after
+
+
+def test_a_meter_left_on_tcos_when_tcos_retires_is_an_exception_for_recovery() -> None:
+    r = tcos_retired(new_record(DEVICE, ELIGIBLE, T0, POLICY), LATER, POLICY)
+    assert (r.status, r.reason, r.next_action) == (
+        S.EXCEPTION,
+        Reason.TCOS_RETIRED,
+        NextAction.OPERATOR_REVIEW,
+    )
+    born = new_record(DEVICE, Eligibility((IneligibleReason.BORN_ECOS,)), T0, POLICY)
+    assert tcos_retired(born, LATER, POLICY) is born
+    with pytest.raises(IllegalTransition):
+        tcos_retired(record(S.IN_FLIGHT), LATER, POLICY)

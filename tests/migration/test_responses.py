@@ -195,3 +195,19 @@ def test_any_bytes_are_classified_never_raised(data: bytes) -> None:
 @cache
 def meter_key() -> object:
     return meter().device_ds()
+
+
+@cache
+def _success() -> tuple[bytes, object]:
+    return _success_response()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_a_response_changed_anywhere_is_never_taken_for_a_migration(data: st.DataObject) -> None:
+    response, key = _success()
+    index = data.draw(st.integers(min_value=0, max_value=len(response) - 1))
+    mask = data.draw(st.integers(min_value=1, max_value=255))
+    changed = response[:index] + bytes([response[index] ^ mask]) + response[index + 1 :]
+    verdict = classify_response(changed, sent=sent(), device_signing_key=key)  # type: ignore[arg-type]
+    assert not verdict.migrated

@@ -90,6 +90,7 @@ from openecos.migration.lifecycle import (
     reassess,
     response_received,
     response_timed_out,
+    tcos_retired,
 )
 from openecos.migration.planning import (
     DEFAULT_ORDER,
@@ -255,4 +256,5 @@ __all__ = [
     "response_timed_out",
     "route_update",
     "suppliers_of",
+    "tcos_retired",
 ]

@@ -33,16 +33,41 @@ The path of a meter::
   exception with the cell's content unknown.
 - A late definitive answer to the 0x0106 still counts while the outcome is
   unknown or being read (matched by its counter; the engine checks that).
+- When TCoS is retired (the enduring regime), a meter still on TCoS that is
+  not being read is stranded: :func:`tcos_retired` raises it as an exception
+  for recovery (its 6.23s are refused, :mod:`openecos.migration.routing`).
 - Operators act on Exception and Held meters (:func:`operator_action`):
   retry now, hold, release, field visit, resolve manually (migrated, not
   migrated, ineligible). A retry or release of a meter whose cell is not
   known to be TCoS goes through a credentials read first.
 
-======================  =============================  =====================
-status                  event                          next status
-======================  =============================  =====================
-see :data:`TRANSITIONS`  (every pair is tested)
-======================  =============================  =====================
+The table, grouped (:data:`TRANSITIONS` is the authority; every pair is tested)::
+
+    ineligible            assessed-eligible / -ineligible     eligible / ineligible
+    eligible, retry-wait  assessed-ineligible                 ineligible
+    eligible, retry-wait  command-sent                        in-flight
+    in-flight, outcome-unknown, reading-credentials
+                          migration-confirmed                 migrated
+                          retry-scheduled                     retry-wait
+                          escalated                           exception
+    in-flight, reading-credentials
+                          outcome-lost                        outcome-unknown
+    outcome-unknown       read-sent                           reading-credentials
+    ineligible, eligible, retry-wait
+                          tcos-retired                        exception
+    ineligible, eligible, retry-wait, outcome-unknown, exception, field-visit
+                          held                                held
+    held                  released / released-unverified      eligible / outcome-unknown
+    exception             retry-now / retry-now-unverified    retry-wait / outcome-unknown
+    exception, held       field-visit-requested               field-visit
+    exception, held, field-visit
+                          resolved-migrated                   migrated
+                          resolved-not-migrated               eligible
+                          resolved-ineligible                 ineligible
+
+Everything that changes a meter's status is in this file; the record's own
+invariants (reason, next action and time, credential knowledge per status)
+are in :mod:`openecos.migration.record`.
 """
 
 from __future__ import annotations
@@ -79,6 +104,7 @@ class Event(StrEnum):
     OUTCOME_LOST = "outcome-lost"
     READ_SENT = "read-sent"
     ESCALATED = "escalated"
+    TCOS_RETIRED = "tcos-retired"
     HELD = "held"
     RELEASED = "released"
     RELEASED_UNVERIFIED = "released-unverified"
@@ -113,6 +139,8 @@ def _table() -> dict[tuple[MigrationStatus, Event], MigrationStatus]:
         (_S.EXCEPTION, _E.FIELD_VISIT_REQUESTED): _S.FIELD_VISIT,
         (_S.HELD, _E.FIELD_VISIT_REQUESTED): _S.FIELD_VISIT,
     }
+    for status in (_S.INELIGIBLE, _S.ELIGIBLE, _S.RETRY_WAIT):
+        table[(status, _E.TCOS_RETIRED)] = _S.EXCEPTION
     for status in _ANSWER_PENDING:
         table[(status, _E.MIGRATION_CONFIRMED)] = _S.MIGRATED
         table[(status, _E.RETRY_SCHEDULED)] = _S.RETRY_WAIT
@@ -327,6 +355,25 @@ def _definitive_failure(
         next_at=at + policy.review_interval,
         credentials=CredentialKnowledge.TCOS,
         error=error,
+    )
+
+
+def tcos_retired(record: MeterMigration, at: datetime, policy: EmehraPolicy) -> MeterMigration:
+    """TCoS was retired: a meter left on TCoS becomes an exception for recovery.
+
+    A meter known to be on ECoS (born ECoS, or already migrated) is not
+    stranded and is returned unchanged; one with a command or read out is
+    refused (IllegalTransition): let the answer or its deadline come first.
+    """
+    at = aware("at", at)
+    if record.credentials is CredentialKnowledge.ECOS:
+        return record
+    return _move(
+        record,
+        _E.TCOS_RETIRED,
+        at,
+        reason=Reason.TCOS_RETIRED,
+        next_at=at + policy.review_interval,
     )
 
 

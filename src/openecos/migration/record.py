@@ -96,6 +96,7 @@ class Reason(StrEnum):
     RETRY_BUDGET_SPENT = "the retry budget for the error is spent"
     NOT_RETRYABLE = "the error is not retried automatically"
     READ_BUDGET_SPENT = "the credentials-read budget is spent; the cell's content is unknown"
+    TCOS_RETIRED = "TCoS is retired and the meter is still on TCoS: recovery needed"
     HELD_BY_OPERATOR = "held by an operator"
     FIELD_VISIT_REQUESTED = "an operator asked for a field visit"
     RETRY_REQUESTED = "an operator asked for a retry"
@@ -134,7 +135,9 @@ REASONS: MappingProxyType[MigrationStatus, frozenset[Reason]] = MappingProxyType
         _S.MIGRATED: frozenset(
             {_R.CONFIRMED_BY_RESPONSE, _R.CONFIRMED_BY_READ, _R.RESOLVED_BY_OPERATOR}
         ),
-        _S.EXCEPTION: frozenset({_R.RETRY_BUDGET_SPENT, _R.NOT_RETRYABLE, _R.READ_BUDGET_SPENT}),
+        _S.EXCEPTION: frozenset(
+            {_R.RETRY_BUDGET_SPENT, _R.NOT_RETRYABLE, _R.READ_BUDGET_SPENT, _R.TCOS_RETIRED}
+        ),
         _S.HELD: frozenset({_R.HELD_BY_OPERATOR}),
         _S.FIELD_VISIT: frozenset({_R.FIELD_VISIT_REQUESTED}),
     }
