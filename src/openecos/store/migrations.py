@@ -42,7 +42,12 @@ class Migration:
 
 
 _LATER_TABLES = frozenset(
-    {schema.schema_version, *schema.SIMULATION_TABLES, *schema.SERVICE_STATE_TABLES}
+    {
+        schema.schema_version,
+        *schema.SIMULATION_TABLES,
+        *schema.SERVICE_STATE_TABLES,
+        *schema.MIGRATION_ENGINE_TABLES,
+    }
 )
 
 
@@ -58,6 +63,10 @@ def _create_simulation_tables(conn: Connection) -> None:
 
 def _create_service_state_tables(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=list(schema.SERVICE_STATE_TABLES))
+
+
+def _create_migration_engine_tables(conn: Connection) -> None:
+    schema.metadata.create_all(conn, tables=list(schema.MIGRATION_ENGINE_TABLES))
 
 
 _SQLITE_APPEND_ONLY = [
@@ -96,6 +105,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         _create_simulation_tables,
     ),
     Migration(4, "service state documents (TAD counts)", _create_service_state_tables),
+    Migration(
+        5,
+        "migration engine (per-meter migration state, regime history and approvals)",
+        _create_migration_engine_tables,
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

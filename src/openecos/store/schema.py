@@ -364,7 +364,70 @@ service_state = Table(
 #: Tables created by migration 4.
 SERVICE_STATE_TABLES = (service_state,)
 
+# --- the TCoS -> ECoS migration engine (migration 5) -------------------------------
+# One compact row per meter the engine knows (openecos.migration.record.MeterMigration),
+# the ETMAD regime's history and the approvals waiting for a change. Enumerations are
+# stored by member NAME (status 'IN_FLIGHT', ineligible 'MODEL_NOT_APPROVED', ...) as
+# short text; the migration layer's records validate them (this module cannot import
+# openecos.migration, which imports the store). openecos.store.migration documents the
+# queries (claims, EMRR counts) these indexes serve.
+
+_Name = String(32)
+
+migration_meters = Table(
+    "migration_meters",
+    metadata,
+    Column("device", ForeignKey("devices.eui"), primary_key=True),
+    Column("status", _Name, nullable=False),
+    Column("reason", _Name, nullable=False),
+    Column("since", UtcDateTime, nullable=False),
+    Column("next_at", UtcDateTime, nullable=True),
+    Column("credentials", _Name, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("total_attempts", Integer, nullable=False),
+    Column("reads", Integer, nullable=False),
+    Column("error", _Name, nullable=True),
+    Column("ineligible", _Name, nullable=True),
+    Column("command_counter", BiasedU64, nullable=True),
+    Column("read_counter", BiasedU64, nullable=True),
+    Column("actor", String(128), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("claimed_by", String(128), nullable=True),
+    Column("lease_until", UtcDateTime, nullable=True),
+    # Claims: the due work of one status, earliest first. EMRR: counts by status and reason.
+    Index(None, "status", "next_at"),
+    Index(None, "status", "ineligible"),
+)
+
+regime_changes = Table(
+    "regime_changes",
+    metadata,
+    Column("change_id", Serial, primary_key=True, autoincrement=True),
+    Column("previous", String(16), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("regime", String(16), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("requested_by", String(128), nullable=False),
+    Column("approvals", JsonDocument, nullable=False),
+    Column("readiness", JsonDocument, nullable=True),
+)
+
+regime_approvals = Table(
+    "regime_approvals",
+    metadata,
+    Column("approval_id", Serial, primary_key=True, autoincrement=True),
+    Column("event", String(16), nullable=False),
+    Column("approver", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("change_id", ForeignKey("regime_changes.change_id"), nullable=True, index=True),
+)
+
+#: Tables created by migration 5.
+MIGRATION_ENGINE_TABLES = (migration_meters, regime_changes, regime_approvals)
+
 __all__ = [
+    "MIGRATION_ENGINE_TABLES",
     "SERVICE_STATE_TABLES",
     "SIMULATION_TABLES",
     "audit_log",
@@ -373,11 +436,14 @@ __all__ = [
     "device_trust_anchors",
     "devices",
     "metadata",
+    "migration_meters",
     "mpids",
     "outbox",
     "parties",
     "party_user_roles",
     "party_users",
+    "regime_approvals",
+    "regime_changes",
     "registrations",
     "request_counters",
     "requests",
