@@ -1,0 +1,376 @@
+"""EMRR figures in SQL: counts per supplier and overall, and the daily series, at any scale.
+
+Theory of operation. :func:`openecos.migration.report_from_counts` wants two
+aggregates of the engine's per-meter table ``migration_meters``: meters by
+(supplier, status, ineligible reason) and migrations by (supplier, day).
+Scanning 30 million rows for them takes minutes, so on PostgreSQL they are
+kept as *counters*, changed by triggers in the same transaction as each
+change of a meter's row, and the report reads a few hundred rows
+(:func:`emrr_rows`). On SQLite (sandbox scale) the report recounts.
+
+Which supplier a meter counts under is kept in ``emrr_attribution`` (device →
+the party registered as its supplier, so a party with several MPIDs is one
+supplier, as in :meth:`openecos.store.migration.MigrationRepository.count_rows`),
+not recomputed from registrations by each trigger: the
+counter a change subtracts from must be the one its earlier change added to,
+and registrations change by date without any write. :func:`refresh_attribution`
+re-attributes meters to their registered supplier at a given instant (a
+meter with no row counts under no supplier, ``None``).
+
+Exactness under concurrency, on PostgreSQL:
+
+- Counters are an append-only ledger (``emrr_counts``: key columns and a
+  signed ``n``; several rows per key). A trigger *inserts* its statement's
+  aggregated deltas, never updates a row, so concurrent writers never wait on
+  a hot counter row and cannot deadlock on counters. A change that rolls back
+  takes its delta rows with it.
+- Statement-level triggers with transition tables: one ``UPDATE`` of a
+  thousand meters inserts one delta row per key it moved (-1 for the old
+  values, +1 for the new, summed; keys whose sum is 0 are not written).
+- :func:`compact` folds the ledger into one row per key in one transaction
+  (``DELETE ... RETURNING`` feeding an ``INSERT``), under a transaction-level
+  advisory lock so two compactions never interleave. Under READ COMMITTED
+  the ``DELETE`` removes only committed rows its snapshot sees; rows committed
+  later stay for the next compaction. A report is one snapshot (REPEATABLE
+  READ), so it sees the ledger before or after a compaction, never half.
+- A re-attribution and a status change of the same meter are serialised on
+  the meter's ``migration_meters`` row: :func:`refresh_attribution` locks the
+  rows (``FOR SHARE``, in device order) before changing ``emrr_attribution``,
+  so each trigger reads the other's committed value.
+
+:func:`recount_rows` is the same figures by a full scan; tests compare the
+two after concurrent writers (``tests/scale``).
+
+Installing: :func:`install` creates the tables and triggers (for a schema
+migration step; idempotent) and :func:`rebuild` recomputes the counters from
+a full scan (after a bulk load with the triggers off, or to repair).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from enum import Enum
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Date,
+    MetaData,
+    String,
+    Table,
+    text,
+)
+
+from openecos.eui import Eui64
+from openecos.migration.eligibility import IneligibleReason
+from openecos.migration.emrr import CountRow, DailyRow
+from openecos.migration.record import MigrationStatus
+from openecos.store.records import utc
+
+#: The EMRR tables. Their own metadata until a schema migration step adopts them.
+emrr_metadata = MetaData()
+
+emrr_attribution = Table(
+    "emrr_attribution",
+    emrr_metadata,
+    Column("device", String(16), primary_key=True),
+    Column("supplier", String(64), nullable=True),
+)
+
+emrr_counts = Table(
+    "emrr_counts",
+    emrr_metadata,
+    Column("supplier", String(64), nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("ineligible", String(32), nullable=True),
+    Column("migrated_on", Date, nullable=True),
+    Column("n", BigInteger, nullable=False),
+)
+
+EMRR_TABLES = (emrr_attribution, emrr_counts)
+
+_MIGRATED = MigrationStatus.MIGRATED.name
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext('openecos.emrr:' || current_schema()))"
+_TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('openecos.emrr:' || current_schema()))"
+
+
+def _key(rows: str, sign: str) -> str:
+    """The delta rows of one transition table joined to the meters' attribution."""
+    return f"""
+        SELECT a.supplier, r.status, r.ineligible,
+               CASE WHEN r.status = '{_MIGRATED}'
+                    THEN (r.since AT TIME ZONE 'UTC')::date END AS migrated_on,
+               {sign}1 AS n
+        FROM {rows} r LEFT JOIN emrr_attribution a ON a.device = r.device"""
+
+
+def _apply(deltas: str) -> str:
+    return f"""
+        INSERT INTO emrr_counts (supplier, status, ineligible, migrated_on, n)
+        SELECT supplier, status, ineligible, migrated_on, sum(n)
+        FROM ({deltas}) d
+        GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0"""
+
+
+def _attribution_key(rows: str, sign: str) -> str:
+    return f"""
+        SELECT r.supplier, m.status, m.ineligible,
+               CASE WHEN m.status = '{_MIGRATED}'
+                    THEN (m.since AT TIME ZONE 'UTC')::date END AS migrated_on,
+               {sign}1 AS n
+        FROM {rows} r JOIN migration_meters m ON m.device = r.device"""
+
+
+def _unattributed(rows: str, sign: str) -> str:
+    # A meter without an attribution row counts under no supplier (NULL).
+    return f"""
+        SELECT NULL::varchar, m.status, m.ineligible,
+               CASE WHEN m.status = '{_MIGRATED}'
+                    THEN (m.since AT TIME ZONE 'UTC')::date END,
+               {sign}1
+        FROM {rows} r JOIN migration_meters m ON m.device = r.device"""
+
+
+_TRIGGERS: tuple[tuple[str, str, str, str], ...] = (
+    # (name, table, event, body)
+    ("emrr_meters_insert", "migration_meters", "INSERT", _apply(_key("new_rows", "+"))),
+    (
+        "emrr_meters_update",
+        "migration_meters",
+        "UPDATE",
+        _apply(_key("old_rows", "-") + " UNION ALL " + _key("new_rows", "+")),
+    ),
+    ("emrr_meters_delete", "migration_meters", "DELETE", _apply(_key("old_rows", "-"))),
+    (
+        "emrr_attribution_insert",
+        "emrr_attribution",
+        "INSERT",
+        _apply(_unattributed("new_rows", "-") + " UNION ALL " + _attribution_key("new_rows", "+")),
+    ),
+    (
+        "emrr_attribution_update",
+        "emrr_attribution",
+        "UPDATE",
+        _apply(
+            _attribution_key("old_rows", "-") + " UNION ALL " + _attribution_key("new_rows", "+")
+        ),
+    ),
+    (
+        "emrr_attribution_delete",
+        "emrr_attribution",
+        "DELETE",
+        _apply(_attribution_key("old_rows", "-") + " UNION ALL " + _unattributed("old_rows", "+")),
+    ),
+)
+
+
+def _trigger_ddl(name: str, table: str, event: str, body: str) -> list[str]:
+    transition = {"INSERT": "NEW TABLE AS new_rows", "DELETE": "OLD TABLE AS old_rows"}.get(
+        event, "OLD TABLE AS old_rows NEW TABLE AS new_rows"
+    )
+    return [
+        f"""CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN {body}; RETURN NULL; END $$""",
+        f"DROP TRIGGER IF EXISTS {name} ON {table}",
+        f"""CREATE TRIGGER {name} AFTER {event} ON {table}
+            REFERENCING {transition} FOR EACH STATEMENT EXECUTE FUNCTION {name}()""",
+    ]
+
+
+def install(conn: Connection) -> None:
+    """Creates the EMRR tables and, on PostgreSQL, the counter triggers; idempotent.
+
+    Needs ``migration_meters`` (schema migration 5). Counters start from the
+    rows present: call inside the transaction that creates the table, or
+    :func:`rebuild` afterwards.
+    """
+    emrr_metadata.create_all(conn, checkfirst=True)
+    if conn.dialect.name != "postgresql":
+        return
+    for name, table, event, body in _TRIGGERS:
+        for statement in _trigger_ddl(name, table, event, body):
+            conn.exec_driver_sql(statement)
+    rebuild(conn)
+
+
+def set_triggers(conn: Connection, *, enabled: bool) -> None:
+    """Turns the counter triggers off for a bulk load (then :func:`rebuild`), or on again.
+
+    ``ALTER TABLE`` takes an exclusive lock on both tables until the
+    transaction ends: for loading an estate, not for a running service.
+    """
+    verb = "ENABLE" if enabled else "DISABLE"
+    for name, table, _, _ in _TRIGGERS:
+        conn.exec_driver_sql(f"ALTER TABLE {table} {verb} TRIGGER {name}")
+
+
+_RECOUNT = f"""
+    SELECT a.supplier, m.status, m.ineligible,
+           CASE WHEN m.status = '{_MIGRATED}'
+                THEN (m.since AT TIME ZONE 'UTC')::date END AS migrated_on,
+           count(*) AS n
+    FROM migration_meters m LEFT JOIN emrr_attribution a ON a.device = m.device
+    GROUP BY 1, 2, 3, 4"""
+
+_SQLITE_RECOUNT = f"""
+    SELECT a.supplier, m.status, m.ineligible,
+           CASE WHEN m.status = '{_MIGRATED}' THEN substr(m.since, 1, 10) END AS migrated_on,
+           count(*) AS n
+    FROM migration_meters m LEFT JOIN emrr_attribution a ON a.device = m.device
+    GROUP BY 1, 2, 3, 4"""
+
+
+def rebuild(conn: Connection) -> None:
+    """Replaces the counters with a full recount (PostgreSQL), in the caller's transaction."""
+    conn.exec_driver_sql(_LOCK)
+    conn.exec_driver_sql("LOCK TABLE migration_meters, emrr_attribution IN SHARE MODE")
+    conn.exec_driver_sql("DELETE FROM emrr_counts")
+    conn.exec_driver_sql(
+        f"INSERT INTO emrr_counts (supplier, status, ineligible, migrated_on, n) {_RECOUNT}"
+    )
+
+
+def compact(conn: Connection, *, wait: bool = False) -> bool:
+    """Folds the ledger into one row per key; False if another compaction holds the lock.
+
+    Run it in a transaction of its own (it commits with the caller's). PostgreSQL only.
+    """
+    locked = conn.exec_driver_sql(_LOCK if wait else _TRY_LOCK).scalar()
+    if not wait and not locked:
+        return False
+    conn.exec_driver_sql(
+        """WITH gone AS (DELETE FROM emrr_counts RETURNING *)
+           INSERT INTO emrr_counts (supplier, status, ineligible, migrated_on, n)
+           SELECT supplier, status, ineligible, migrated_on, sum(n) FROM gone
+           GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0"""
+    )
+    return True
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def _member(kind: type[E], stored: str) -> E:
+    # migration_meters stores enum members by NAME (store/schema.py, migration 5).
+    try:
+        return kind[stored]
+    except KeyError:
+        return kind(stored)
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _rows(raw: Iterable[Any]) -> tuple[list[CountRow], list[DailyRow]]:
+    counts: dict[tuple[str | None, str, str | None], int] = {}
+    daily: dict[tuple[str | None, date], int] = {}
+    for supplier, status, ineligible, migrated_on, n in raw:
+        key = (supplier, status, ineligible)
+        counts[key] = counts.get(key, 0) + int(n)
+        if status == _MIGRATED and migrated_on is not None:
+            day = (supplier, _day(migrated_on))
+            daily[day] = daily.get(day, 0) + int(n)
+    count_rows = [
+        CountRow(
+            s,
+            _member(MigrationStatus, st),
+            None if r is None else _member(IneligibleReason, r),
+            n,
+        )
+        for (s, st, r), n in sorted(counts.items(), key=lambda kv: repr(kv[0]))
+        if n != 0
+    ]
+    daily_rows = [DailyRow(s, d, n) for (s, d), n in sorted(daily.items(), key=repr) if n != 0]
+    return count_rows, daily_rows
+
+
+def emrr_rows(conn: Connection) -> tuple[list[CountRow], list[DailyRow]]:
+    """The rows :func:`openecos.migration.report_from_counts` takes, for every supplier.
+
+    PostgreSQL: from the counters (run it in a REPEATABLE READ transaction if
+    the caller reads anything else alongside: see :func:`read_report_rows`).
+    SQLite: a full recount.
+    """
+    if conn.dialect.name != "postgresql":
+        return recount_rows(conn)
+    raw = conn.exec_driver_sql(
+        """SELECT supplier, status, ineligible, migrated_on, sum(n)
+           FROM emrr_counts GROUP BY 1, 2, 3, 4"""
+    )
+    return _rows(raw)
+
+
+def recount_rows(conn: Connection) -> tuple[list[CountRow], list[DailyRow]]:
+    """The same rows by a full scan of ``migration_meters`` (tests; small estates)."""
+    sql = _RECOUNT if conn.dialect.name == "postgresql" else _SQLITE_RECOUNT
+    return _rows(conn.exec_driver_sql(sql))
+
+
+def attribute(conn: Connection, suppliers: Mapping[Eui64, str | None]) -> None:
+    """Sets the supplier each meter counts under (upsert), locking meters first."""
+    if not suppliers:
+        return
+    devices = sorted(d.hex for d in suppliers)
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text(
+                "SELECT device FROM migration_meters WHERE device = ANY(:d) "
+                "ORDER BY device FOR SHARE"
+            ),
+            {"d": devices},
+        )
+    for device in devices:
+        supplier = suppliers[Eui64(bytes.fromhex(device))]
+        conn.execute(
+            text(
+                "INSERT INTO emrr_attribution (device, supplier) VALUES (:d, :s) "
+                "ON CONFLICT (device) DO UPDATE SET supplier = excluded.supplier "
+                "WHERE emrr_attribution.supplier IS DISTINCT FROM excluded.supplier"
+                if conn.dialect.name == "postgresql"
+                else "INSERT INTO emrr_attribution (device, supplier) VALUES (:d, :s) "
+                "ON CONFLICT (device) DO UPDATE SET supplier = excluded.supplier"
+            ),
+            {"d": device, "s": supplier},
+        )
+
+
+def refresh_attribution(conn: Connection, at: datetime) -> int:
+    """Re-attributes every meter to its registered supplier at ``at``; returns meters moved.
+
+    The registered supplier is the party holding the MPID of the registration
+    of the device's MPxN covering ``at`` (store/registrations.py). PostgreSQL only; a batch
+    job over the whole estate, locking the meter rows it moves.
+    """
+    instant = utc("at", at)
+    moved = conn.execute(
+        text(
+            """
+            WITH wanted AS (
+                SELECT d.eui AS device, p.party_id AS supplier
+                FROM devices d
+                JOIN migration_meters m ON m.device = d.eui
+                LEFT JOIN registrations r ON r.mpxn = d.mpxn AND r.effective_from <= :at
+                     AND (r.effective_to IS NULL OR r.effective_to > :at)
+                LEFT JOIN mpids p ON p.mpid = r.supplier_mpid
+            ),
+            changed AS (
+                SELECT w.device, w.supplier FROM wanted w
+                LEFT JOIN emrr_attribution a ON a.device = w.device
+                WHERE a.device IS NULL OR a.supplier IS DISTINCT FROM w.supplier
+            ),
+            locked AS (
+                SELECT m.device FROM migration_meters m JOIN changed c ON c.device = m.device
+                ORDER BY m.device FOR SHARE OF m
+            )
+            INSERT INTO emrr_attribution (device, supplier)
+            SELECT c.device, c.supplier FROM changed c JOIN locked l ON l.device = c.device
+            ON CONFLICT (device) DO UPDATE SET supplier = excluded.supplier
+            """
+        ),
+        {"at": instant},
+    )
+    return int(moved.rowcount or 0)
