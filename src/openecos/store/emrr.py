@@ -127,10 +127,10 @@ def _attribution_key(rows: str, sign: str) -> str:
 def _unattributed(rows: str, sign: str) -> str:
     # A meter without an attribution row counts under no supplier (NULL).
     return f"""
-        SELECT NULL::varchar, m.status, m.ineligible,
+        SELECT NULL::varchar AS supplier, m.status, m.ineligible,
                CASE WHEN m.status = '{_MIGRATED}'
-                    THEN (m.since AT TIME ZONE 'UTC')::date END,
-               {sign}1
+                    THEN (m.since AT TIME ZONE 'UTC')::date END AS migrated_on,
+               {sign}1 AS n
         FROM {rows} r JOIN migration_meters m ON m.device = r.device"""
 
 
