@@ -8,10 +8,12 @@ need them with a clear reason on a user's machine, and fail them in CI, where
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.databases import DATABASES, database_url
 from tests.reference import REFERENCE_DIR, missing
 
 
@@ -35,3 +37,10 @@ def postgres_url() -> str:
     except Exception as exc:  # any failure to reach it is a reason to skip or fail
         missing("POSTGRES", f"PostgreSQL not reachable at {url}: {exc}")
     return url
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test that takes it runs on SQLite and on PostgreSQL (a schema of its own)."""
+    with database_url(request, tmp_path) as url:
+        yield url
