@@ -1,0 +1,122 @@
+"""How the migration engine reaches the simulated estate, with reproducible meter faults.
+
+Theory of operation. The engine hands command bytes to a ``Send`` callable
+(:data:`openecos.service.worker.Send`). Inside ``openecos serve`` that is the
+simulated WAN over the persistent estate; a worker process of its own
+(``openecos migrate run``) and the big tests use :class:`EstateDelivery`,
+which delivers synchronously to :class:`~openecos.service.estate.SimulatedEstate`
+(one database transaction per meter input, its outputs durable with it).
+
+:class:`FaultPlan` injects the meter faults of
+:class:`~openecos.network.MeterFaults`, drawn not from a random generator
+but from a hash of (seed, meter, originator, counter), so every process, and
+a process restarted after a crash, draws the same fault for the same
+command. Faults on the way in (a reboot that loses the command, a meter that
+breaks for good, a busy meter) happen at delivery; faults on the way back (a
+lost response, a truncated one, and, beyond the WAN's set, a response whose
+signature was damaged) happen when the engine reads the output
+(:meth:`FaultPlan.return_leg`), since the estate's outputs are durable the
+moment the meter sends them (:mod:`openecos.service.estate`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from openecos.eui import Eui64
+from openecos.network import MeterFault, MeterFaults
+from openecos.service.clock import Clock
+from openecos.service.estate import SimulatedEstate
+from openecos.store import SimulatedOutput
+
+
+class ReturnFault(StrEnum):
+    """What happens to a meter's answer on its way back."""
+
+    LOST = "lost"
+    TRUNCATED = "truncated"
+    BAD_SIGNATURE = "signature damaged"
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPlan:
+    """Meter faults by rate, reproducible from ``seed`` (see the module docstring).
+
+    ``bad_signature`` is the rate of answers whose last byte (inside the
+    signature) is flipped, on top of :class:`MeterFaults`' exclusive rates.
+    """
+
+    faults: MeterFaults = field(default_factory=MeterFaults)
+    bad_signature: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.bad_signature <= 1.0:
+            raise ValueError("bad_signature is a probability")
+
+    def roll(self, device: Eui64, party: Eui64, counter: int, salt: bytes = b"") -> float:
+        data = (
+            self.seed.to_bytes(16, "big", signed=True)
+            + device.value
+            + party.value
+            + counter.to_bytes(8, "big")
+            + salt
+        )
+        digest = hashlib.blake2b(data, digest_size=8, person=b"openecos-faults").digest()
+        return int.from_bytes(digest, "big") / float(1 << 64)
+
+    def fault(self, device: Eui64, party: Eui64, counter: int) -> MeterFault | None:
+        """The fault drawn for the command ``(party, counter)`` to ``device``."""
+        return self.faults.draw(self.roll(device, party, counter))
+
+    def return_leg(self, output: SimulatedOutput) -> tuple[bytes | None, ReturnFault | None]:
+        """The answer as the engine receives it (``None``: lost), and the fault applied."""
+        fault = self.fault(output.device, output.recipient, output.originator_counter)
+        message = output.message
+        if fault is MeterFault.NO_RESPONSE:
+            return None, ReturnFault.LOST
+        if fault is MeterFault.MALFORMED_RESPONSE and len(message) > 1:
+            share = self.roll(output.device, output.recipient, output.originator_counter, b"cut")
+            cut = 1 + int(share * (len(message) - 1))
+            return message[:cut], ReturnFault.TRUNCATED
+        salt = b"signature"
+        if self.bad_signature and (
+            self.roll(output.device, output.recipient, output.originator_counter, salt)
+            < self.bad_signature
+        ):
+            return message[:-1] + bytes([message[-1] ^ 0x01]), ReturnFault.BAD_SIGNATURE
+        return message, None
+
+
+NO_FAULTS = FaultPlan()
+
+
+class EstateDelivery:
+    """Delivers commands to the persistent estate at once, with the plan's faults.
+
+    Callable as the engine's ``Deliver``: ``(device, originator, counter, bytes)``;
+    returns False when the network could not deliver (no such meter on it, or a
+    meter broken for good), True when the meter got the command or lost it itself.
+    """
+
+    def __init__(self, estate: SimulatedEstate, clock: Clock, plan: FaultPlan = NO_FAULTS) -> None:
+        self.estate = estate
+        self.clock = clock
+        self.plan = plan
+
+    def __call__(self, device: Eui64, party: Eui64, counter: int, message: bytes) -> bool:
+        now: datetime = self.clock.now()
+        fault = self.plan.fault(device, party, counter)
+        if fault is MeterFault.BROKEN:
+            self.estate.break_meter(device, now)
+            return True  # it broke on receipt: the command is simply never answered
+        if fault is MeterFault.REBOOT:
+            return self.estate.reboot(device, now) is not None
+        transition = self.estate.deliver(device, message, now, busy=fault is MeterFault.BUSY)
+        return transition is not None
+
+
+__all__ = ["NO_FAULTS", "EstateDelivery", "FaultPlan", "ReturnFault"]

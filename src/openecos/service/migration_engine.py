@@ -1,0 +1,705 @@
+"""The migration engine: TCoS → ECoS, meter by meter, under run control and capacity.
+
+Theory of operation. :meth:`MigrationEngine.step` does, once, everything that
+is due, each piece a claim of due rows of ``migration_meters``
+(:mod:`openecos.store.migration`: ``FOR UPDATE SKIP LOCKED`` and leases, so any
+number of engine processes share the work and a killed one's rows are taken
+over when their lease runs out):
+
+1. *enrol*: inventory devices with no row get one, from
+   :func:`openecos.migration.assess` (eligible, or ineligible with the reason
+   EMRR counts); born-ECoS meters are ineligible (BORN_ECOS, on ECoS) from
+   day one and are never sent anything;
+2. *reassess* ineligible rows whose ``next_at`` has come;
+3. *answers*: meters' answers to 0x0106 and CS02a (:mod:`.migration_answers`);
+4. *time-outs*: a command or read unanswered by its deadline
+   (:func:`~openecos.migration.response_timed_out`,
+   :func:`~openecos.migration.read_timed_out`); one still Prepared (the engine
+   died between recording and sending it) is resent with the same bytes;
+5. *reads*: outcomes in doubt get a CS02a read of the transitionalCoS cell;
+6. *starts*: only when the regime is ``migration`` and the run state is
+   ``running``, within the capacity left this UTC day and hour and in flight
+   (:func:`~openecos.migration.headroom`), in the configured order: claim,
+   assess again (fresh inventory), reserve a block of TCoS counters durably,
+   build, sign and MAC each 0x0106 (``[4]`` = the ECoS counter high-water mark)
+   through the key handles, record command and ``IN_FLIGHT`` in one
+   transaction, send, mark Sent;
+7. *drain*: ``draining`` with nothing in flight becomes ``stopped``.
+
+Paused, draining and stopped start nothing new but still finish what is in
+flight (answers, time-outs, reads): a command cannot be unsent.
+
+Exclusion with 6.23. A 0x0106 is recorded credential-changing, so the
+database's one-in-flight index (``uq_commands_in_flight``) makes it and a 6.23
+command exclusive. One case differs: a meter holding a future-dated 6.23
+(AwaitingExecution) may be migrated (the meter keeps and later executes the
+held command, device/machine.py); its 0x0106 is then recorded
+non-credential-changing, inside a transaction that locks the held command, and
+the CoS worker also checks the migration row (a 6.23 for a meter whose
+migration is in flight waits, :mod:`openecos.service.worker`).
+
+Crash safety: a row is claimed before anything happens to it; a counter is
+committed before any signature exists; a command and the row's ``IN_FLIGHT``
+are committed together before the bytes leave; so a process killed anywhere
+leaves each meter in a named status with a next action and time, and at worst
+a skipped counter or a Prepared command that the time-out step resends
+identically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from openecos.eui import Eui64
+from openecos.gbcs.codes import KeyUsage
+from openecos.migration import (
+    Eligibility,
+    IneligibleReason,
+    MeterMigration,
+    MigrationCommandConfig,
+    MigrationStatus,
+    OrderField,
+    Regime,
+    RunEvent,
+    RunState,
+    assess,
+    build_credentials_read,
+    build_migration_command,
+    command_sent,
+    headroom,
+    migration_may_run,
+    new_record,
+    read_sent,
+    read_timed_out,
+    reassess,
+    response_received,
+    response_timed_out,
+    tcos_retired,
+)
+from openecos.migration.command import MESSAGE_CODE
+from openecos.migration.credentials import READ_MESSAGE_CODE
+from openecos.migration.planning import CapacityUsage
+from openecos.migration.policy import ErrorClass
+from openecos.service.clock import Clock
+from openecos.service.migration_answers import (
+    MigrationAnswers,
+    audit_entry,
+    close_command,
+    command_status_for,
+    transition_details,
+)
+from openecos.service.migration_delivery import NO_FAULTS, FaultPlan
+from openecos.service.migration_identities import MigrationIdentities
+from openecos.service.migration_settings import (
+    MigrationSettings,
+    read_run,
+    read_settings,
+    write_run,
+)
+from openecos.service.worker import DeviceKeyDirectory
+from openecos.store import (
+    CommandInFlight,
+    CommandRecord,
+    CommandStatus,
+    LeaseLost,
+    NotFound,
+    Store,
+    schema,
+)
+from openecos.store.migration import (
+    MIGRATION_IN_FLIGHT,
+    ON_THE_WIRE,
+    WIRE_COMMAND_STATUSES,
+    MigrationClaim,
+    MigrationTx,
+    device_of,
+    migration_repository,
+    migration_transaction,
+    reserve_counters,
+    retry_first,
+)
+from openecos.store.migration_regime import regime_repository
+
+log = logging.getLogger(__name__)
+_S = MigrationStatus
+
+#: Delivers command bytes: ``(device, originator, counter, bytes) -> accepted by the network``.
+Deliver = Callable[[Eui64, Eui64, int, bytes], bool]
+
+#: Where :attr:`EngineConfig.crash_at` can kill the process (crash tests).
+CRASH_POINTS = frozenset({"after-claim", "after-reserve", "after-prepare", "after-send"})
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """How one engine process works (the shared configuration is :class:`MigrationSettings`)."""
+
+    batch: int = 64
+    lease: timedelta = timedelta(seconds=30)
+    enrol_batch: int = 5_000
+    enrol_every: timedelta = timedelta(seconds=60)
+    """How often to look for inventory devices with no migration row once none were left."""
+    command: MigrationCommandConfig = field(default_factory=MigrationCommandConfig)
+    plan: FaultPlan = NO_FAULTS
+    crash_at: str | None = None
+
+
+class MigrationEngine:
+    """See the module docstring. One per process (or thread); many may share a store."""
+
+    def __init__(
+        self,
+        store: Store,
+        identities: MigrationIdentities,
+        clock: Clock,
+        deliver: Deliver,
+        *,
+        worker_id: str,
+        config: EngineConfig | None = None,
+        device_keys: DeviceKeyDirectory | None = None,
+    ) -> None:
+        self.store = store
+        self.identities = identities
+        self.clock = clock
+        self.deliver = deliver
+        self.worker_id = worker_id
+        self.config = config or EngineConfig()
+        self.device_keys = device_keys or DeviceKeyDirectory(store)
+        self.mig = migration_repository(store)
+        self.regimes = regime_repository(store)
+        self._settings = MigrationSettings()
+        self.answers = MigrationAnswers(
+            store,
+            identities,
+            lambda: self._settings.policy.policy(),
+            plan=self.config.plan,
+            device_keys=self.device_keys,
+        )
+        self._enrol_after: Eui64 | None = None
+        self._enrol_idle_until: datetime | None = None
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def settings(self) -> MigrationSettings:
+        with self.store.transaction() as tx:
+            self._settings = read_settings(tx)
+        return self._settings
+
+    def step(self) -> int:
+        """Does everything due once (module docstring); returns how much work it did."""
+        settings = self.settings()
+        regime = self.regimes.current()
+        done = self.enrol(settings, regime)
+        done += self.reassess_due(settings, regime)
+        done += self.answers.process(self.clock.now())
+        done += self.time_out_due(settings)
+        done += self.read_due(settings)
+        done += self.start_due(settings, regime)
+        done += self.drain_if_idle()
+        return done
+
+    def run_until_idle(self, *, max_steps: int = 1_000_000) -> int:
+        """Steps until a step finds nothing to do (tests, ``migrate run --once``)."""
+        total = 0
+        for _ in range(max_steps):
+            done = self.step()
+            total += done
+            if not done:
+                break
+        return total
+
+    def next_due(self) -> datetime | None:
+        """When the next row becomes due (a virtual clock may jump there)."""
+        return self.mig.next_due(
+            {
+                _S.INELIGIBLE,
+                _S.ELIGIBLE,
+                _S.RETRY_WAIT,
+                _S.IN_FLIGHT,
+                _S.OUTCOME_UNKNOWN,
+                _S.READING_CREDENTIALS,
+            }
+        )
+
+    def _crash_point(self, name: str) -> None:
+        if self.config.crash_at == name:
+            log.warning("fault injection: killing the process at %s", name)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    # -- 1. enrolment -------------------------------------------------------------------------
+
+    def enrol(self, settings: MigrationSettings, regime: Regime) -> int:
+        """Gives up to ``enrol_batch`` unassessed inventory devices a migration row."""
+        now = self.clock.now()
+        if self._enrol_idle_until is not None and now < self._enrol_idle_until:
+            return 0
+        rows = self.mig.unassessed(after=self._enrol_after, limit=self.config.enrol_batch)
+        if not rows:
+            if self._enrol_after is None:
+                self._enrol_idle_until = now + self.config.enrol_every
+            self._enrol_after = None
+            return 0
+        devices = [device_of(r) for r in rows]
+        wire = self.mig.commands_on_the_wire([d.eui for d in devices])
+        policy = settings.policy.policy()
+        records = []
+        for device in devices:
+            verdict = assess(
+                device,
+                command_in_flight=wire.get(device.eui) in WIRE_COMMAND_STATUSES,
+                approved=settings.approved,
+                config=settings.eligibility,
+            )
+            record = new_record(device.eui, verdict, now, policy)
+            if regime is Regime.ENDURING:
+                record = tcos_retired(record, now, policy)
+            records.append(record)
+        added = self.mig.insert_many(records)
+        self._enrol_after = devices[-1].eui
+        return max(added, 1)
+
+    # -- 2. reassessment ----------------------------------------------------------------------
+
+    def reassess_due(self, settings: MigrationSettings, regime: Regime) -> int:
+        now = self.clock.now()
+        statuses = {_S.INELIGIBLE}
+        if regime is Regime.ENDURING:
+            statuses |= {_S.ELIGIBLE, _S.RETRY_WAIT}
+        claims = self.mig.claim(
+            statuses, self.worker_id, now=now, lease=self.config.lease, limit=self.config.batch * 4
+        )
+        if not claims:
+            return 0
+        policy = settings.policy.policy()
+        devices = self.mig.devices([c.record.device for c in claims])
+        wire = self.mig.commands_on_the_wire(list(devices))
+        with migration_transaction(self.store) as mtx:
+            entries = []
+            for claim in claims:
+                record = claim.record
+                device = devices.get(record.device)
+                with mtx.savepoint():
+                    if regime is Regime.ENDURING:
+                        after = tcos_retired(record, now, policy)
+                    elif device is None:
+                        after = replace(record, next_at=now + policy.reassess_interval)
+                    else:
+                        verdict = assess(
+                            device,
+                            command_in_flight=wire.get(device.eui) in WIRE_COMMAND_STATUSES,
+                            approved=settings.approved,
+                            config=settings.eligibility,
+                        )
+                        after = reassess(record, verdict, now, policy)
+                    self._save(mtx, after, claim)
+                    if after.status is not record.status:
+                        entries.append(
+                            audit_entry(
+                                now,
+                                "migration.assessed",
+                                record.device,
+                                **transition_details(record, after),
+                            )
+                        )
+            mtx.mig.audit_many(entries)
+        return len(claims)
+
+    def _save(self, mtx: MigrationTx, record: MeterMigration, claim: MigrationClaim) -> bool:
+        try:
+            mtx.mig.save(record, claim=claim)
+        except LeaseLost:
+            log.info("claim on %s was taken over", record.device)
+            return False
+        return True
+
+    # -- 4. time-outs -------------------------------------------------------------------------
+
+    def time_out_due(self, settings: MigrationSettings) -> int:
+        now = self.clock.now()
+        claims = self.mig.claim(
+            {_S.IN_FLIGHT, _S.READING_CREDENTIALS},
+            self.worker_id,
+            now=now,
+            lease=self.config.lease,
+            limit=self.config.batch * 4,
+        )
+        if not claims:
+            return 0
+        policy = settings.policy.policy()
+        ids = self.identities
+        resend: list[CommandRecord] = []
+        with migration_transaction(self.store) as mtx:
+            entries = []
+            for claim in claims:
+                record = claim.record
+                reading = record.status is _S.READING_CREDENTIALS
+                signer = ids.acb if reading else ids.tcos
+                counter = record.read_counter if reading else record.command_counter
+                with mtx.savepoint():
+                    command = _command(mtx, signer, counter)
+                    if command is not None and command.status is CommandStatus.PREPARED:
+                        # Recorded, then the process died before sending: send the same bytes.
+                        if self._save(
+                            mtx, replace(record, next_at=now + policy.response_timeout), claim
+                        ):
+                            resend.append(command)
+                        continue
+                    if reading:
+                        after = read_timed_out(record, now, policy)
+                        close_command(mtx.repos, ids.acb, counter, CommandStatus.FAILED, now)
+                    else:
+                        after = response_timed_out(record, now, policy)
+                    status = command_status_for(after)
+                    if status is not None:
+                        close_command(mtx.repos, ids.tcos, record.command_counter, status, now)
+                    if self._save(mtx, after, claim):
+                        entries.append(
+                            audit_entry(
+                                now,
+                                "migration.timed-out",
+                                record.device,
+                                **transition_details(record, after),
+                            )
+                        )
+            mtx.mig.audit_many(entries)
+        self._send(resend, now)
+        return len(claims)
+
+    # -- 5. credentials reads -----------------------------------------------------------------
+
+    def read_due(self, settings: MigrationSettings) -> int:
+        now = self.clock.now()
+        claims = self.mig.claim(
+            {_S.OUTCOME_UNKNOWN},
+            self.worker_id,
+            now=now,
+            lease=self.config.lease,
+            limit=self.config.batch,
+        )
+        if not claims:
+            return 0
+        policy = settings.policy.policy()
+        ids = self.identities
+        counters = reserve_counters(self.store, ids.acb, len(claims))
+        built: list[tuple[MigrationClaim, int, bytes]] = []
+        for claim, counter in zip(claims, counters, strict=True):
+            device = claim.record.device
+            try:
+                key = self.device_keys.public_key(device, KeyUsage.KEY_AGREEMENT)
+            except NotFound:
+                log.error("no KA certificate of %s: cannot read it", device)
+                continue
+            payload = build_credentials_read(
+                acb=ids.acb,
+                device=device,
+                originator_counter=counter,
+                acb_key_agreement=ids.acb_key_agreement,
+                device_key_agreement_key=key,
+            )
+            built.append((claim, counter, payload))
+        out: list[CommandRecord] = []
+        with migration_transaction(self.store) as mtx:
+            entries = []
+            for claim, counter, payload in built:
+                record = claim.record
+                command = CommandRecord(
+                    signer=ids.acb,
+                    originator_counter=counter,
+                    device=record.device,
+                    message_code=READ_MESSAGE_CODE,
+                    payload=payload,
+                    created_at=now,
+                    credential_changing=False,
+                )
+                with mtx.savepoint():
+                    mtx.repos.commands.add(command)
+                    after = read_sent(record, counter=counter, at=now, policy=policy)
+                    mtx.mig.save(after, claim=claim)
+                    out.append(command)
+                    entries.append(
+                        audit_entry(now, "migration.read-sent", record.device, counter=counter)
+                    )
+            mtx.mig.audit_many(entries)
+        self._send(out, now)
+        return len(claims)
+
+    # -- 6. starts ----------------------------------------------------------------------------
+
+    def start_due(self, settings: MigrationSettings, regime: Regime) -> int:
+        """Starts migrations within capacity (module docstring); returns rows claimed."""
+        if not migration_may_run(regime):
+            return 0
+        now = self.clock.now()
+        policy = settings.policy.policy()
+        go: list[tuple[MigrationClaim, bool]] = []
+        with migration_transaction(self.store) as mtx:
+            run = read_run(mtx.repos)
+            if run.state is not RunState.RUNNING:
+                return 0
+            usage = CapacityUsage(
+                run.started_today(now), run.started_this_hour(now), mtx.mig.count(ON_THE_WIRE)
+            )
+            room = min(headroom(settings.capacity, usage), self.config.batch)
+            if room == 0:
+                return 0
+            order, join = _sql_order(settings.order)
+            claims = mtx.mig.claim(
+                {_S.ELIGIBLE, _S.RETRY_WAIT},
+                self.worker_id,
+                now=now,
+                lease=self.config.lease,
+                limit=room,
+                order=order,
+                join_devices=join,
+            )
+            if not claims:
+                return 0
+            devices = mtx.mig.devices([c.record.device for c in claims])
+            wire = mtx.mig.commands_on_the_wire(list(devices))
+            entries = []
+            for claim in claims:
+                record = claim.record
+                device = devices.get(record.device)
+                in_flight = wire.get(record.device)
+                verdict = (
+                    assess(
+                        device,
+                        command_in_flight=in_flight in WIRE_COMMAND_STATUSES,
+                        approved=settings.approved,
+                        config=settings.eligibility,
+                    )
+                    if device is not None
+                    else None
+                )
+                if verdict is None or not verdict.eligible:
+                    after = (
+                        reassess(record, verdict, now, policy)
+                        if verdict is not None
+                        else replace(record, next_at=now + policy.reassess_interval)
+                    )
+                    mtx.mig.save(after, claim=claim)
+                    entries.append(
+                        audit_entry(
+                            now,
+                            "migration.assessed",
+                            record.device,
+                            **transition_details(record, after),
+                        )
+                    )
+                    continue
+                go.append((claim, in_flight is CommandStatus.AWAITING_EXECUTION))
+            write_run(mtx.repos, run.started(now, len(go)), at=now)
+            mtx.mig.audit_many(entries)
+        self._crash_point("after-claim")
+        if go:
+            self._start(go, now, policy)
+        return len(go) or 1
+
+    def _start(self, go: list[tuple[MigrationClaim, bool]], now: datetime, policy: Any) -> None:
+        ids = self.identities
+        # Durable BEFORE any signature exists; a crash from here on only skips values.
+        counters = reserve_counters(self.store, ids.tcos, len(go))
+        self._crash_point("after-reserve")
+        # [4]: every counter the ECoS Party reserves later is above this (command.py).
+        floor = self.store.signing_counters.last(ids.ecos) or 0
+        built: list[tuple[MigrationClaim, bool, CommandRecord]] = []
+        for (claim, held), counter in zip(go, counters, strict=True):
+            device = claim.record.device
+            try:
+                key = self.device_keys.public_key(device, KeyUsage.KEY_AGREEMENT)
+            except NotFound:
+                log.error("no KA certificate of %s: cannot command it", device)
+                self.mig.release(claim)
+                continue
+            payload = build_migration_command(
+                ids.credential,
+                tcos=ids.tcos,
+                device=device,
+                originator_counter=counter,
+                ecos_counter_floor=floor,
+                signer=ids.tcos_signer,
+                acb_key_agreement=ids.acb_key_agreement,
+                device_key_agreement_key=key,
+                config=self.config.command,
+            )
+            command = CommandRecord(
+                signer=ids.tcos,
+                originator_counter=counter,
+                device=device,
+                message_code=MESSAGE_CODE,
+                payload=payload,
+                created_at=now,
+            )
+            built.append((claim, held, command))
+        out: list[CommandRecord] = []
+        with migration_transaction(self.store) as mtx:
+            entries = []
+            for claim, held, command in built:
+                record = claim.record
+                try:
+                    with mtx.savepoint():
+                        if held and mtx.mig.lock_held_command(record.device):
+                            # A held future-dated 6.23 stays on the meter; this 0x0106 must
+                            # not be refused by the one-in-flight index (module docstring).
+                            command = replace(command, credential_changing=False)
+                        mtx.repos.commands.add(command)
+                        after = command_sent(
+                            record, counter=command.originator_counter, at=now, policy=policy
+                        )
+                        mtx.mig.save(after, claim=claim)
+                except CommandInFlight:
+                    # A 6.23 command went out for the meter since it was assessed.
+                    with mtx.savepoint():
+                        after = _busy_with_6_23(record, now, policy)
+                        if self._save(mtx, after, claim):
+                            entries.append(
+                                audit_entry(
+                                    now,
+                                    "migration.assessed",
+                                    record.device,
+                                    **transition_details(record, after),
+                                )
+                            )
+                    continue
+                except LeaseLost:
+                    continue
+                out.append(command)
+                entries.append(
+                    audit_entry(
+                        now,
+                        "migration.command-sent",
+                        record.device,
+                        worker=self.worker_id,
+                        counter=command.originator_counter,
+                        floor=floor,
+                        attempt=after.attempts,
+                        credential_changing=command.credential_changing,
+                    )
+                )
+            mtx.mig.audit_many(entries)
+        self._crash_point("after-prepare")
+        self._send(out, now)
+
+    def _send(self, commands: Sequence[CommandRecord], now: datetime) -> None:
+        """Sends recorded commands, then marks them Sent; an undeliverable one fails now."""
+        if not commands:
+            return
+        undelivered: list[CommandRecord] = []
+        for command in commands:
+            if not self.deliver(
+                command.device, command.signer, command.originator_counter, command.payload
+            ):
+                undelivered.append(command)
+        self._crash_point("after-send")
+        self.mig.mark_sent([(c.signer, c.originator_counter) for c in commands], at=now)
+        if undelivered:
+            self._undelivered(undelivered)
+
+    def _undelivered(self, commands: Sequence[CommandRecord]) -> None:
+        """The network could not deliver: the cell is unchanged (DELIVERY_FAILED)."""
+        now = self.clock.now()
+        policy = self._settings.policy.policy()
+        ids = self.identities
+        with migration_transaction(self.store) as mtx:
+            entries = []
+            for command in commands:
+                with mtx.savepoint():
+                    record = mtx.mig.lock(command.device)
+                    if record is None:
+                        continue
+                    if command.signer == ids.acb:
+                        if record.read_counter != command.originator_counter or (
+                            record.status is not _S.READING_CREDENTIALS
+                        ):
+                            continue
+                        after = read_timed_out(record, now, policy)
+                        close_command(
+                            mtx.repos,
+                            ids.acb,
+                            command.originator_counter,
+                            CommandStatus.FAILED,
+                            now,
+                        )
+                    else:
+                        if record.command_counter != command.originator_counter or (
+                            record.status is not _S.IN_FLIGHT
+                        ):
+                            continue
+                        after = response_received(record, ErrorClass.DELIVERY_FAILED, now, policy)
+                    status = command_status_for(after)
+                    if status is not None:
+                        close_command(mtx.repos, ids.tcos, record.command_counter, status, now)
+                    mtx.mig.save(after)
+                    entries.append(
+                        audit_entry(
+                            now,
+                            "migration.undelivered",
+                            record.device,
+                            **transition_details(record, after),
+                        )
+                    )
+            mtx.mig.audit_many(entries)
+
+    # -- 7. run control -----------------------------------------------------------------------
+
+    def drain_if_idle(self) -> int:
+        """``draining`` with nothing in flight → ``stopped`` (the ``drained`` event)."""
+        with self.store.transaction() as tx:
+            run = read_run(tx)
+            if run.state is not RunState.DRAINING:
+                return 0
+            if migration_repository(self.store).count(MIGRATION_IN_FLIGHT):
+                return 0
+            now = self.clock.now()
+            write_run(tx, run.moved(RunEvent.DRAINED, actor="engine", at=now), at=now)
+            tx.audit.append(
+                at=now,
+                actor="engine",
+                action="migration.run",
+                subject="migration.run",
+                details={"event": RunEvent.DRAINED.value, "from": run.state.value},
+            )
+        return 1
+
+
+def _command(mtx: MigrationTx, signer: Eui64, counter: int | None) -> CommandRecord | None:
+    if counter is None:
+        return None
+    try:
+        return mtx.repos.commands.get(signer, counter)
+    except NotFound:
+        return None
+
+
+def _busy_with_6_23(record: MeterMigration, now: datetime, policy: Any) -> MeterMigration:
+    return reassess(record, Eligibility((IneligibleReason.COMMAND_IN_FLIGHT,)), now, policy)
+
+
+def _sql_order(order: Sequence[OrderField]) -> tuple[list[Any], bool]:
+    """SQL sort expressions for ``order`` (settings refuse fields SQL cannot sort by)."""
+    mm, d = schema.migration_meters, schema.devices
+    expressions: list[Any] = []
+    join = False
+    for f in order:
+        if f is OrderField.RETRY:
+            expressions.append(retry_first())
+        elif f is OrderField.DUE_AT:
+            expressions.append(mm.c.next_at)
+        elif f is OrderField.EUI:
+            expressions.append(mm.c.device)
+        elif f is OrderField.MANUFACTURER:
+            expressions.append(d.c.manufacturer)
+            join = True
+        elif f is OrderField.MODEL:
+            expressions.append(d.c.model)
+            join = True
+    return expressions, join
+
+
+__all__ = ["CRASH_POINTS", "Deliver", "EngineConfig", "MigrationEngine"]
