@@ -13,6 +13,10 @@ PKCS#11 token), and builds the parts:
   lets due future-dated commands execute, and resends or gives up stale
   commands. Everything it does is recorded in the store first, so any number
   of runtimes may share one PostgreSQL database and any one may be killed.
+- with :attr:`ServiceConfig.migration`, the TCoS → ECoS migration engine
+  (:mod:`.migration_engine`) steps in the same loop; in every runtime the
+  meters' answers to migration commands are applied by the migration side
+  (:mod:`.migration_runtime`), whichever process sent them.
 
 The clock is injected (:mod:`.clock`); the WAN schedules by the loop's time,
 mapped to the service clock at each call.
@@ -43,8 +47,11 @@ from openecos.service.identities import (
     resolve_service_keys,
 )
 from openecos.service.intake import Intake
+from openecos.service.migration_answers import MigrationAnswers
+from openecos.service.migration_engine import EngineConfig, MigrationEngine
+from openecos.service.migration_identities import resolve_migration_identities
+from openecos.service.migration_runtime import MigrationAwareResponses, PolicyCache, wan_deliver
 from openecos.service.quarantine import QuarantineDesk
-from openecos.service.responses import ResponseProcessor
 from openecos.service.worker import CosWorker, WorkerSettings
 from openecos.store import Store
 
@@ -80,6 +87,8 @@ class ServiceConfig:
     run_workers: bool = True
     worker_id: str = field(default_factory=default_worker_id)
     poll_interval: float = 0.02
+    migration: EngineConfig | None = None
+    """Run the TCoS → ECoS migration engine in this process's worker loop (None: not here)."""
 
 
 class _WanClock:
@@ -113,6 +122,8 @@ class ServiceRuntime:
         wan: WanConfig | None = None,
         run_workers: bool = True,
         poll_interval: float = 0.02,
+        migration: EngineConfig | None = None,
+        names: DccKeyNames | None = None,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -125,7 +136,11 @@ class ServiceRuntime:
         self.poll_interval = poll_interval
         self.intake = Intake(store, schema, keys, trust, clock)
         self.estate = SimulatedEstate(store, profile)
-        self.responses = ResponseProcessor(store, keys, clock)
+        self.migration = migration
+        self.identities = resolve_migration_identities(keys, trust, store, names)
+        self.responses = MigrationAwareResponses(
+            store, keys, clock, MigrationAnswers(store, self.identities, PolicyCache(store))
+        )
         self.quarantine = QuarantineDesk(store, clock, self.settings.tad)
         self.token: Pkcs11KeyStore | None = None  # closed with the runtime
         self._thread: threading.Thread | None = None
@@ -183,7 +198,20 @@ class ServiceRuntime:
             worker_id=self.worker_id,
             settings=self.settings,
         )
-        last_sweep = loop.time()
+        engine = (
+            None
+            if self.migration is None
+            else MigrationEngine(
+                self.store,
+                self.identities,
+                self.clock,
+                wan_deliver(wan.send),
+                worker_id=self.worker_id,
+                config=self.migration,
+            )
+        )
+        last_sweep = last_engine = loop.time()
+        engine_busy = True
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
@@ -192,6 +220,11 @@ class ServiceRuntime:
                     busy += worker.process_requests()
                     busy += self.responses.process_outputs()
                     busy += self.estate.advance_due(self.clock.now())
+                    if engine is not None and (engine_busy or loop.time() - last_engine >= 0.2):
+                        last_engine = loop.time()
+                        done = engine.step()
+                        engine_busy = done > 0
+                        busy += done
                     if loop.time() - last_sweep >= 1.0:
                         last_sweep = loop.time()
                         busy += worker.resend_stale()
@@ -252,6 +285,8 @@ def open_runtime(config: ServiceConfig, clock: Clock | None = None) -> ServiceRu
         wan=config.wan,
         run_workers=config.run_workers,
         poll_interval=config.poll_interval,
+        migration=config.migration,
+        names=config.names,
     )
     runtime.token = token if isinstance(token, Pkcs11KeyStore) else None
     return runtime
