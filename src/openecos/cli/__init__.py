@@ -62,6 +62,8 @@ def _register() -> None:
 
     app.command("demo")(demo)
     app.command("serve")(__import__("openecos.cli.serve_cmd", fromlist=["serve"]).serve)
+    __import__("openecos.cli.migrate_cmd", fromlist=["register"]).register(app)
+    app.add_typer(__import__("openecos.cli.report_cmd", fromlist=["app"]).app, name="report")
 
 
 _register()
