@@ -345,4 +345,5 @@ def create_app(runtime: ServiceRuntime, *, manage_runtime: bool = True) -> FastA
             version = conn.execute(select(func.max(schema.schema_version.c.version))).scalar()
         return Health(status="ok", schema_version=int(version or 0), worker_id=runtime.worker_id)
 
+    app.include_router(__import__("openecos.api.migration", fromlist=["x"]).create_router(runtime))
     return app

@@ -19,40 +19,18 @@ returns at once; loss and faults show later as silence) to the engine's
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import datetime
 
 from openecos.cos.outcomes import OutcomeConfig
 from openecos.eui import Eui64
-from openecos.migration import EmehraPolicy
 from openecos.service.clock import Clock
 from openecos.service.identities import ServiceKeys
 from openecos.service.migration_answers import MigrationAnswers
 from openecos.service.migration_engine import Deliver
-from openecos.service.migration_settings import read_settings
+from openecos.service.migration_settings import PolicyCache
 from openecos.service.responses import ResponseProcessor
 from openecos.service.worker import Send
 from openecos.store import Repositories, SimulatedOutput, Store
-
-
-class PolicyCache:
-    """The stored EMEHRA policy, re-read at most every ``ttl`` seconds (thread-safe)."""
-
-    def __init__(self, store: Store, ttl: float = 5.0) -> None:
-        self.store = store
-        self.ttl = ttl
-        self._lock = threading.Lock()
-        self._policy: EmehraPolicy | None = None
-        self._read_at = 0.0
-
-    def __call__(self) -> EmehraPolicy:
-        with self._lock:
-            if self._policy is None or time.monotonic() - self._read_at > self.ttl:
-                with self.store.transaction() as tx:
-                    self._policy = read_settings(tx).policy.policy()
-                self._read_at = time.monotonic()
-            return self._policy
 
 
 class MigrationAwareResponses(ResponseProcessor):

@@ -23,6 +23,8 @@ models suppliers confirmed were tested (docs/ecos-domain.md §C, seed 002).
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,7 +44,7 @@ from openecos.migration import (
     RunState,
     next_run_state,
 )
-from openecos.store import DeviceType, Repositories
+from openecos.store import DeviceType, Repositories, Store
 
 SETTINGS_DOCUMENT = "migration.settings"
 RUN_DOCUMENT = "migration.run"
@@ -271,11 +273,31 @@ def write_run(tx: Repositories, run: RunControl, *, at: datetime) -> None:
     tx.service_state.put(RUN_DOCUMENT, run.to_json(), at=at)
 
 
+class PolicyCache:
+    """The stored EMEHRA policy, re-read at most every ``ttl`` seconds (thread-safe)."""
+
+    def __init__(self, store: Store, ttl: float = 5.0) -> None:
+        self.store = store
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._policy: EmehraPolicy | None = None
+        self._read_at = 0.0
+
+    def __call__(self) -> EmehraPolicy:
+        with self._lock:
+            if self._policy is None or time.monotonic() - self._read_at > self.ttl:
+                with self.store.transaction() as tx:
+                    self._policy = read_settings(tx).policy.policy()
+                self._read_at = time.monotonic()
+            return self._policy
+
+
 __all__ = [
     "RUN_DOCUMENT",
     "SETTINGS_DOCUMENT",
     "SQL_ORDER_FIELDS",
     "MigrationSettings",
+    "PolicyCache",
     "PolicySettings",
     "RunControl",
     "SettingsInvalid",
