@@ -64,6 +64,28 @@ class SigningCounterRepository:
             raise CounterExhausted(f"signing counter of {entity} is at 2**64 - 1")
         return int(value)
 
+    def reserve_block(self, entity: Eui64, count: int) -> range:
+        """Commits and returns ``count`` consecutive counters of ``entity``, in one transaction.
+
+        For a worker about to sign several commands: one durable commit for all
+        of them instead of one each. Values it never uses are simply skipped
+        (counters must increase, not be contiguous).
+        """
+        if not isinstance(count, int) or not 1 <= count <= 1_000_000:
+            raise ValueError(f"count must be within 1..1000000, got {count!r}")
+        with write_transaction(self._engine) as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            stmt = dialect.insert(_sc).values(entity=entity, last_counter=count)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[_sc.c.entity],
+                set_={"last_counter": _sc.c.last_counter + count},
+                where=_sc.c.last_counter <= U64_MAX - count,
+            ).returning(_sc.c.last_counter)
+            value = conn.execute(stmt).scalar()
+        if value is None:
+            raise CounterExhausted(f"signing counter of {entity} cannot advance by {count}")
+        return range(int(value) - count + 1, int(value) + 1)
+
     def last(self, entity: Eui64) -> int | None:
         """The last reserved value, or None if the entity never reserved one."""
         with read_transaction(self._engine) as conn:

@@ -74,6 +74,19 @@ class Repositories:
             service_state=ServiceStateRepository(db),
         )
 
+    @contextmanager
+    def savepoint(self) -> Iterator[Repositories]:
+        """A nested transaction (SAVEPOINT) in this one: rolled back alone if the block raises.
+
+        Lets one transaction carry the writes of several independent callers
+        (group commit) without one caller's refused write undoing the others'.
+        """
+        connection = self.audit._db.connection  # every repository here shares one Executor
+        if connection is None:
+            raise RuntimeError("savepoint() needs repositories bound to a transaction")
+        with connection.begin_nested():
+            yield self
+
 
 class Store:
     """The system of record: engine, schema and repositories."""
@@ -104,9 +117,12 @@ class Store:
         return cls(engine)
 
     @contextmanager
-    def transaction(self) -> Iterator[Repositories]:
-        """Repositories bound to one transaction: committed on exit, rolled back on error."""
-        with write_transaction(self.engine) as conn:
+    def transaction(self, *, durable: bool = True) -> Iterator[Repositories]:
+        """Repositories bound to one transaction: committed on exit, rolled back on error.
+
+        ``durable=False``: see :func:`openecos.store.engine.write_transaction`.
+        """
+        with write_transaction(self.engine, durable=durable) as conn:
             yield Repositories.bound(Executor(self.engine, conn))
 
     def close(self) -> None:
