@@ -21,12 +21,18 @@ pinned leaf every check but the chain still applies.
 
 Pure: certificates, EUI and time in; the parsed certificate out, or
 :class:`~openecos.duis.errors.SignerNotBound` (response code E1).
+
+Speed: a user signs every request with the same certificate, so the parsed
+leaf and the time-independent part of its path (names, policies, CA flags,
+signatures) are remembered by DER, and only the validity periods are checked
+at each call. Only successes are remembered: a refusal is worked out afresh.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
+from functools import lru_cache
 
 from openecos.duis.errors import SignerNotBound
 from openecos.eui import Eui64
@@ -36,6 +42,7 @@ from openecos.smki import (
     LeafExpectation,
     PathValidationError,
     SmkiCertificate,
+    ValidatedPath,
     ValidationTime,
     check_leaf,
     validate_path,
@@ -67,7 +74,7 @@ def check_signer_binding(
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("the binding time must be timezone-aware")
     try:
-        leaf = SmkiCertificate.from_der(certificate_der)
+        leaf = _parsed(certificate_der)
     except CertificateError as exc:
         raise SignerNotBound(f"the signing certificate cannot be read: {exc}") from exc
 
@@ -97,16 +104,60 @@ def check_signer_binding(
     if certificate_der in pinned:
         return leaf
     try:
-        validate_path(
-            leaf,
-            anchors=anchors,
-            time=ValidationTime.at(at),
-            policies=policies,
-            path=intermediates,
-            expect=expectation,
+        validated = _time_independent_path(
+            leaf, tuple(anchors), intermediates, policies, expectation
         )
     except PathValidationError as exc:
         raise SignerNotBound(
             f"signing certificate does not chain to a trust anchor: {exc}"
         ) from exc
+    # The time checks validate_path would have made on the leaf and each intermediate.
+    for certificate in validated.intermediates:
+        if not certificate.is_valid_at(at):
+            raise SignerNotBound(
+                "signing certificate does not chain to a trust anchor: intermediate "
+                f"{certificate.subject} is not valid at {at.isoformat()}"
+            )
     return leaf
+
+
+@lru_cache(maxsize=1024)
+def _parsed(certificate_der: bytes) -> SmkiCertificate:
+    return SmkiCertificate.from_der(certificate_der)
+
+
+_PathKey = tuple[bytes, tuple[bytes, ...], tuple[bytes, ...], frozenset[str], LeafExpectation]
+_PATHS: dict[_PathKey, ValidatedPath] = {}
+_PATHS_MAX = 4096
+
+
+def _time_independent_path(
+    leaf: SmkiCertificate,
+    anchors: tuple[SmkiCertificate, ...],
+    intermediates: Sequence[SmkiCertificate],
+    policies: Iterable[str],
+    expectation: LeafExpectation,
+) -> ValidatedPath:
+    """``validate_path`` with the time checks disapplied, remembered by the DERs involved."""
+    accepted = frozenset(policies)
+    key = (
+        leaf.der,
+        tuple(a.der for a in anchors),
+        tuple(i.der for i in intermediates),
+        accepted,
+        expectation,
+    )
+    found = _PATHS.get(key)
+    if found is None:
+        found = validate_path(
+            leaf,
+            anchors=anchors,
+            time=ValidationTime.disapplied(),
+            policies=accepted,
+            path=intermediates,
+            expect=expectation,
+        )
+        if len(_PATHS) >= _PATHS_MAX:  # bounded: start again rather than grow
+            _PATHS.clear()
+        _PATHS[key] = found
+    return found

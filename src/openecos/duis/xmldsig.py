@@ -35,12 +35,14 @@ import re
 from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import (
     Prehashed,
     decode_dss_signature,
@@ -118,7 +120,21 @@ def normalise_issuer(name: str) -> str:
 
 def issuer_of(certificate_der: bytes) -> str:
     """The normalised RFC 2253 issuer of a certificate, as a resolver receives it."""
-    return normalise_issuer(x509.load_der_x509_certificate(certificate_der).issuer.rfc4514_string())
+    return _issuer_and_serial(certificate_der)[0]
+
+
+# Certificates recur: every request of a user is signed with the same one, so what
+# is read from a DER certificate is read once (bounded; the values are immutable).
+@lru_cache(maxsize=4096)
+def _issuer_and_serial(certificate_der: bytes) -> tuple[str, int]:
+    cert = x509.load_der_x509_certificate(certificate_der)
+    return normalise_issuer(cert.issuer.rfc4514_string()), cert.serial_number
+
+
+@lru_cache(maxsize=4096)
+def _certificate_public_key(certificate_der: bytes) -> CertificatePublicKeyTypes:
+    """Raises ValueError for a certificate or key ``cryptography`` cannot read."""
+    return x509.load_der_x509_certificate(certificate_der).public_key()
 
 
 # -- verification ---------------------------------------------------------------------------
@@ -277,15 +293,15 @@ def _public_key(
         key, der = resolved, None
     elif isinstance(resolved, bytes):
         try:
-            cert = x509.load_der_x509_certificate(resolved)
-            loaded = cert.public_key()
+            loaded = _certificate_public_key(resolved)
+            found_issuer, found_serial = _issuer_and_serial(resolved)
         except ValueError as exc:
             raise _fail(
                 f"the certificate for serial {serial} cannot be read: {exc}",
                 DuisFailure.UNKNOWN_SIGNING_CERTIFICATE,
             ) from exc
         # The resolver is the caller's store; make sure it answered the question asked.
-        if cert.serial_number != serial or issuer_of(resolved) != issuer:
+        if found_serial != serial or found_issuer != issuer:
             raise _fail(
                 "the resolver returned a certificate with another issuer/serial",
                 DuisFailure.UNKNOWN_SIGNING_CERTIFICATE,
