@@ -15,6 +15,15 @@ new state *and the meter's outputs* (``sim_meter_outputs``), commit. So:
   row's ``due_at`` (:meth:`SimulatedEstate.advance_due`), whichever process
   (or none) had a timer for it.
 
+Durability. A meter's transaction commits without waiting for the disk
+flush (``Store.transaction(durable=False)``): it survives a crash of the
+service like any other, and the write-ahead log keeps it in order, so the
+service's own records (always flushed) that follow from a meter's answer
+carry that answer to disk with them. Only a power loss can undo a meter's
+latest inputs, and then it is as if the commands had not arrived: the
+service resends them. The service's invariants never rest on a meter's
+flush; a real meter's memory is not in our database at all.
+
 A meter is *commissioned lazily*: the first input to a device that has no
 row builds its state from the inventory's trust-anchor cells (what the DCC
 believes the meter holds, which for a new sandbox meter is the truth), so a
@@ -150,7 +159,8 @@ class SimulatedEstate:
         *,
         broken: bool = False,
     ) -> Transition | None:
-        with self.store.transaction() as tx:
+        # Not flushed to disk before returning (see the module docstring, "Durability").
+        with self.store.transaction(durable=False) as tx:
             row = tx.estate.lock(device)
             if row is None:
                 fresh = self._commission(tx, device)
@@ -211,18 +221,35 @@ class PersistentFleet(Fleet):
         self.estate = estate
         self._now = now
         self._on_output = on_output
+        # The WAN asks "known?", "broken?", delivers, then reads the new state, in one
+        # synchronous run: what the previous question read is reused by the next one
+        # (the same instant, the same thread) instead of read again.
+        self._row_seen: tuple[Eui64, SimulatedMeterRow | None] | None = None
+        self._last_state: MeterState | None = None
 
     def __contains__(self, device: object) -> bool:
-        return isinstance(device, Eui64) and self.estate.is_known(device)
+        if not isinstance(device, Eui64):
+            return False
+        row = self.estate.store.estate.get(device)
+        self._row_seen = (device, row)
+        if row is not None:
+            return not row.broken
+        return self.estate.state(device) is not None
 
     def __getitem__(self, device: Eui64) -> MeterState:
+        last, self._last_state = self._last_state, None
+        if last is not None and last.device == device:
+            return last
         state = self.estate.state(device)
         if state is None:
             raise KeyError(device)
         return state
 
     def is_broken(self, device: Eui64) -> bool:
-        row = self.estate.store.estate.get(device)
+        seen, self._row_seen = self._row_seen, None
+        row = seen[1] if seen is not None and seen[0] == device else None
+        if seen is None or seen[0] != device:
+            row = self.estate.store.estate.get(device)
         return row is not None and row.broken
 
     def break_meter(self, device: Eui64) -> None:
@@ -233,6 +260,7 @@ class PersistentFleet(Fleet):
             raise KeyError(device)
         if transition.outputs and self._on_output is not None:
             self._on_output()
+        self._last_state = transition.state
         return Transition(transition.state, (), transition.rejection)
 
     def handle(
