@@ -40,7 +40,7 @@ from openecos.duis import issuer_of
 from openecos.eui import Eui64
 from openecos.gbcs.codes import KeyUsage, RemotePartyRole
 from openecos.keys import open_keystore
-from openecos.migration import ApprovedModel, ApprovedModels, MigrationStatus, RunEvent
+from openecos.migration import ApprovedModel, ApprovedModels, MigrationStatus, RunEvent, may_start
 from openecos.service import DEFAULT_DEVICE_KEY_SEED, SimulatedEstate
 from openecos.service.identities import DccKeyNames, ServiceKeys, ServiceTrust, resolve_service_keys
 from openecos.service.migration_delivery import NO_FAULTS, EstateDelivery, FaultPlan
@@ -64,6 +64,7 @@ from openecos.store import (
     schema,
 )
 from openecos.store.migration import MigrationRepository, migration_repository
+from openecos.store.migration_regime import regime_repository
 
 SEED = DEFAULT_DEVICE_KEY_SEED
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -361,12 +362,17 @@ SETTLED = frozenset(
 
 
 def settled(world: World) -> bool:
+    """Nothing will happen without an operator: every meter at rest, or waiting to start
+    while the engine may start nothing (not running, or not the migration regime)."""
     counts = world.mig.counts_by_status()
     unassessed = world.mig.unassessed(after=None, limit=1)
-    return not unassessed and all(s in SETTLED for s, n in counts.items() if n)
+    resting = set(SETTLED)
+    if not may_start(regime_repository(world.store).current(), world.desk().run_state().state):
+        resting |= {MigrationStatus.ELIGIBLE, MigrationStatus.RETRY_WAIT}
+    return not unassessed and all(s in resting for s, n in counts.items() if n)
 
 
-def drive(world: World, *engines: MigrationEngine, max_rounds: int = 100_000) -> int:
+def drive(world: World, *engines: MigrationEngine, max_rounds: int = 20_000) -> int:
     """Steps the engines; when none has work, jumps the clock to the next due time.
 
     Stops when every meter is settled (migrated, exception, held, field visit,

@@ -52,6 +52,15 @@ class FaultPlan:
     faults: MeterFaults = field(default_factory=MeterFaults)
     bad_signature: float = 0.0
     seed: int = 0
+    originators: frozenset[Eui64] | None = None
+    """Only commands from these parties meet faults (None: every command)."""
+    devices: frozenset[Eui64] | None = None
+    """Only these meters meet faults (None: every meter)."""
+
+    def applies(self, device: Eui64, party: Eui64) -> bool:
+        return (self.originators is None or party in self.originators) and (
+            self.devices is None or device in self.devices
+        )
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.bad_signature <= 1.0:
@@ -70,6 +79,8 @@ class FaultPlan:
 
     def fault(self, device: Eui64, party: Eui64, counter: int) -> MeterFault | None:
         """The fault drawn for the command ``(party, counter)`` to ``device``."""
+        if not self.applies(device, party):
+            return None
         return self.faults.draw(self.roll(device, party, counter))
 
     def return_leg(self, output: SimulatedOutput) -> tuple[bytes | None, ReturnFault | None]:
@@ -83,9 +94,13 @@ class FaultPlan:
             cut = 1 + int(share * (len(message) - 1))
             return message[:cut], ReturnFault.TRUNCATED
         salt = b"signature"
-        if self.bad_signature and (
-            self.roll(output.device, output.recipient, output.originator_counter, salt)
-            < self.bad_signature
+        if (
+            self.bad_signature
+            and self.applies(output.device, output.recipient)
+            and (
+                self.roll(output.device, output.recipient, output.originator_counter, salt)
+                < self.bad_signature
+            )
         ):
             return message[:-1] + bytes([message[-1] ^ 0x01]), ReturnFault.BAD_SIGNATURE
         return message, None

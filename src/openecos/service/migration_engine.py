@@ -285,8 +285,11 @@ class MigrationEngine:
                 record = claim.record
                 device = devices.get(record.device)
                 with mtx.savepoint():
+                    after = record
                     if regime is Regime.ENDURING:
                         after = tcos_retired(record, now, policy)
+                    if after is not record:
+                        pass  # stranded on TCoS: an exception for recovery
                     elif device is None:
                         after = replace(record, next_at=now + policy.reassess_interval)
                     else:
