@@ -31,6 +31,17 @@ replay, and its first answer is in the durable meter-output table. A command
 Sent but unanswered after ``response_timeout`` is resent identically too, and
 given up (Outcome unknown, request failed with E21) after ``give_up_after``.
 
+Batches. A claim takes up to ``batch`` items and the steps above run for all
+of them together, so the batch shares its durable commits: one TAD
+transaction, one counter reservation per CoS Party
+(:meth:`~openecos.store.SigningCounterRepository.reserve_block`, committed
+before anything is signed), one transaction recording every command as
+Prepared (each in its own SAVEPOINT, so the in-flight rule refuses one
+without undoing the others), and one marking them Sent and completing the
+work items. The crash reasoning is unchanged: each item is resumed from its
+own recorded state, and reserved values a crash or a refusal leaves unused
+are skipped.
+
 A future-dated command the meter accepted waits (AwaitingExecution) for the
 meter's 0x00CB alert. If none has come ``alert_deadline`` after the execution
 date-time (a meter fault, a lost alert), :meth:`CosWorker.expire_overdue_alerts`
@@ -46,15 +57,16 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from openecos.cos.checks import (
     CheckConfig,
+    CheckedRequest,
     CheckInputs,
     CosCheck,
     check_request,
@@ -64,7 +76,7 @@ from openecos.cos.command import MESSAGE_CODE, build_cos_command
 from openecos.cos.errors import CosRejected
 from openecos.cos.lifecycle import FINAL_STATES, RequestEvent, next_status
 from openecos.cos.outcomes import no_response_outcome
-from openecos.cos.routing import route
+from openecos.cos.routing import CosParty
 from openecos.cos.tad import TadConfig, TadState, assess
 from openecos.duis import (
     DccAlertCode,
@@ -81,14 +93,17 @@ from openecos.gbcs.codes import KeyUsage
 from openecos.service.clock import Clock
 from openecos.service.identities import ServiceKeys, ServiceTrust
 from openecos.service.intake import REQUEST_QUEUE
+from openecos.service.migration_gate import MigrationGate, UpdateRefused, WaitForMigration
 from openecos.smki import SmkiCertificate
 from openecos.store import (
     CommandInFlight,
     CommandRecord,
     CommandStatus,
+    Device,
     LeaseLost,
     NotFound,
     OutboxKind,
+    Repositories,
     RequestRecord,
     RequestStatus,
     StaleState,
@@ -109,7 +124,7 @@ TAD_DOCUMENT = "tad"
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
     lease: timedelta = timedelta(seconds=30)
-    batch: int = 8
+    batch: int = 32
     response_timeout: timedelta = timedelta(seconds=10)
     give_up_after: timedelta = timedelta(minutes=2)
     alert_deadline: timedelta = timedelta(hours=1)
@@ -128,6 +143,17 @@ class WorkerSettings:
 
 #: The steps where :attr:`WorkerSettings.crash_at` can kill the process.
 CRASH_POINTS = frozenset({"after-reserve", "after-prepare", "after-send"})
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Decision:
+    """A claimed request that passed the checks: what its command is built from."""
+
+    claim: WorkClaim
+    record: RequestRecord
+    checked: CheckedRequest
+    device: Device
+    party: CosParty
 
 
 class DeviceKeyDirectory:
@@ -162,6 +188,7 @@ class CosWorker:
         worker_id: str,
         settings: WorkerSettings | None = None,
         device_keys: DeviceKeyDirectory | None = None,
+        gate: MigrationGate | None = None,
     ) -> None:
         self.store = store
         self.keys = keys
@@ -171,6 +198,7 @@ class CosWorker:
         self.worker_id = worker_id
         self.settings = settings or WorkerSettings()
         self.device_keys = device_keys or DeviceKeyDirectory(store)
+        self.gate = gate or MigrationGate(store)
         self.check_config = CheckConfig(
             require_certificates_of_requester=self.settings.require_certificates_of_requester,
             accepted_policies=trust.policies,
@@ -187,23 +215,52 @@ class CosWorker:
             lease=self.settings.lease,
             limit=self.settings.batch,
         )
+        finished: list[WorkClaim] = []
+        ready: list[_Decision] = []
         for claim in claims:
             try:
-                self._process(claim)
-                self.store.work.complete(claim, at=self.clock.now())
-            except LeaseLost:
-                log.warning("lease lost on %s; another worker has it", claim.subject)
+                decision = self._process(claim)
             except Exception as exc:  # a bug or an outage: retry later, keep the item
-                log.exception("processing %s failed", claim.subject)
-                self.store.work.fail(
-                    claim,
-                    at=self.clock.now(),
-                    error=f"{type(exc).__name__}: {exc}"[:500],
-                    retry_at=self.clock.now() + timedelta(seconds=1),
-                )
+                self._fail(claim, exc)
+                continue
+            if decision is None:
+                finished.append(claim)
+            else:
+                ready.append(decision)
+        sent: list[CommandRecord] = []
+        if ready:
+            try:
+                sent, done = self._dispatch(ready)
+                finished.extend(done)
+            except Exception as exc:  # the batch's shared work failed: each item retries
+                for decision in ready:
+                    self._fail(decision.claim, exc)
+        self._finish(sent, finished)
         return len(claims)
 
-    def _process(self, claim: WorkClaim) -> None:
+    def _fail(self, claim: WorkClaim, exc: Exception) -> None:
+        if isinstance(exc, WaitForMigration):
+            # Not a failure: the migration's outcome decides the route (migration_gate.py).
+            now = self.clock.now()
+            with contextlib.suppress(LeaseLost):
+                self.store.work.fail(
+                    claim, at=now, error=str(exc)[:500], retry_at=now + self.gate.wait
+                )
+            return
+        if isinstance(exc, LeaseLost):
+            log.warning("lease lost on %s; another worker has it", claim.subject)
+            return
+        log.error("processing %s failed", claim.subject, exc_info=exc)
+        with contextlib.suppress(LeaseLost):
+            self.store.work.fail(
+                claim,
+                at=self.clock.now(),
+                error=f"{type(exc).__name__}: {exc}"[:500],
+                retry_at=self.clock.now() + timedelta(seconds=1),
+            )
+
+    def _process(self, claim: WorkClaim) -> _Decision | None:
+        """What the item needs: None when it is finished here, else a decision to dispatch."""
         request = self.store.requests.get(claim.subject)
         status = request.status
         if status in FINAL_STATES or status in (
@@ -211,23 +268,26 @@ class CosWorker:
             RequestStatus.FUTURE_DATED_PENDING,
             RequestStatus.QUARANTINED,
         ):
-            return  # nothing left to do for the queue
+            return None  # nothing left to do for the queue
         if status is RequestStatus.QUEUED:
             commands = self.store.commands.for_request(request.request_id)
             prepared = [c for c in commands if c.status is CommandStatus.PREPARED]
             if prepared:
                 # Resumed after a crash: resend the recorded bytes, never re-sign.
                 self._send(prepared[-1], request.request_id)
-                return
+                return None
             if commands:
                 self._mark_sent(request.request_id)
-                return
-        self._decide(request)
+                return None
+        return self._decide(claim, request)
 
     # -- the decision -------------------------------------------------------------------------
 
-    def _decide(self, record: RequestRecord) -> None:
+    def _decide(self, claim: WorkClaim, record: RequestRecord) -> _Decision | None:
+        """Steps 1 and 3: the checks (a refusal is answered here) and the route."""
         now = self.clock.now()
+        if self.gate.must_wait(record.target):
+            raise WaitForMigration(record.target)
         request = read_update_security_credentials_cos(parse_document(record.raw_xml))
         body = request.body
         device = _maybe(lambda: self.store.devices.get(record.target))
@@ -250,121 +310,216 @@ class CosWorker:
             checked = check_request(inputs)
         except CosRejected as rejected:
             self._reject(record, rejected.response_code, rejected.check.value, rejected.detail)
-            return
+            return None
         assert device is not None  # DEVICE_KNOWN passed
-        party = route(device, self.keys.parties)
-        if record.status is RequestStatus.ACKNOWLEDGED and self._quarantined(record):
-            return
-        # Durable BEFORE the signature exists; a crash from here on only skips the value.
-        counter = self.store.signing_counters.reserve(party.entity_eui)
-        self._crash_point("after-reserve")
-        payload = build_cos_command(
-            checked,
-            party=party,
-            originator_counter=counter,
-            signer=self.keys.signer_of(party),
-            acb_key_agreement=self.keys.acb_key_agreement,
-            device_key_agreement_key=self.device_keys.public_key(
-                device.eui, KeyUsage.KEY_AGREEMENT
-            ),
-        )
-        command = CommandRecord(
-            signer=party.entity_eui,
-            originator_counter=counter,
-            device=device.eui,
-            message_code=MESSAGE_CODE,
-            payload=payload,
-            created_at=now,
-            # A cancellation stops the command in flight; it is not a second change.
-            credential_changing=checked.kind is not ExecutionKind.CANCELLATION,
-            request_id=record.request_id,
-        )
         try:
-            with self.store.transaction() as tx:
-                tx.commands.add(command)
-                current = tx.requests.get(record.request_id).status
-                tx.requests.transition(
-                    record.request_id,
-                    expected=current,
-                    status=next_status(current, RequestEvent.ACCEPTED)
-                    if current is RequestStatus.ACKNOWLEDGED
-                    else current,
-                    at=now,
-                    cos_party=party.entity_eui,
-                )
-                tx.audit.append(
-                    at=now,
-                    actor=ACTOR,
-                    action="command.prepared",
-                    subject=record.request_id,
-                    details={
-                        "worker": self.worker_id,
-                        "signer": party.entity_eui.hex,
-                        "originator_counter": str(counter),
-                        "device": device.eui.hex,
-                        "kind": checked.kind.value,
-                    },
-                )
-        except CommandInFlight:
+            party = self.gate.route(device, self.keys.parties)
+        except UpdateRefused as refused:
+            # The ETMAD regime refuses it (TCoS retired, or ECoS not live): answer its code
+            # and raise the stranded meter for recovery (migration_gate.py).
+            self._reject(record, refused.response_code, "regime", refused.reason)
+            self.gate.strand(device, request_id=record.request_id, at=now)
+            return None
+        return _Decision(claim, record, checked, device, party)
+
+    def _dispatch(self, batch: list[_Decision]) -> tuple[list[CommandRecord], list[WorkClaim]]:
+        """Steps 2 and 4-6 for a batch; returns the commands to mark Sent and finished claims."""
+        now = self.clock.now()
+        quarantined = self._quarantined(
+            [d.record for d in batch if d.record.status is RequestStatus.ACKNOWLEDGED]
+        )
+        finished = [d.claim for d in batch if d.record.request_id in quarantined]
+        batch = [d for d in batch if d.record.request_id not in quarantined]
+        if not batch:
+            return [], finished
+        # Durable BEFORE any signature exists; a crash from here on only skips the values.
+        counters: dict[Eui64, Iterator[int]] = {}
+        for party in {d.party.entity_eui for d in batch}:
+            wanted = sum(1 for d in batch if d.party.entity_eui == party)
+            counters[party] = iter(self.store.signing_counters.reserve_block(party, wanted))
+        self._crash_point("after-reserve")
+        commands = [self._build(d, next(counters[d.party.entity_eui]), now) for d in batch]
+
+        refused: list[_Decision] = []
+        waiting: list[_Decision] = []
+        prepared: list[CommandRecord] = []
+        with self.store.transaction() as tx:
+            for decision, command in zip(batch, commands, strict=True):
+                try:
+                    with tx.savepoint():
+                        self._record_prepared(tx, decision, command, now)
+                except WaitForMigration:
+                    waiting.append(decision)  # a migration started since the decision
+                    continue
+                except CommandInFlight:
+                    # The savepoint took its writes back. A migration's 0x0106: wait for it.
+                    if self.gate.blocked_by_migration(decision.device.eui):
+                        waiting.append(decision)
+                    else:
+                        refused.append(decision)
+                    continue
+                prepared.append(command)
+        self._crash_point("after-prepare")
+        for decision in waiting:
+            self._fail(decision.claim, WaitForMigration(decision.device.eui))
+        for decision in refused:
             # Lost a race with another request for the meter: the database said no.
             self._reject(
-                record,
+                decision.record,
                 ResponseCode.E062306,
                 CosCheck.COMMAND_IN_FLIGHT.value,
                 "another credential-changing command is in flight",
             )
+            finished.append(decision.claim)
+        for command in prepared:
+            self.send(command.device, command.payload)
+        if prepared:
+            self._crash_point("after-send")
+        finished.extend(d.claim for d in batch if d not in refused)
+        return prepared, finished
+
+    def _build(self, decision: _Decision, counter: int, now: datetime) -> CommandRecord:
+        """Step 5: the signed and MACed 0x0107 command (no I/O but key-store handles)."""
+        payload = build_cos_command(
+            decision.checked,
+            party=decision.party,
+            originator_counter=counter,
+            signer=self.keys.signer_of(decision.party),
+            acb_key_agreement=self.keys.acb_key_agreement,
+            device_key_agreement_key=self.device_keys.public_key(
+                decision.device.eui, KeyUsage.KEY_AGREEMENT
+            ),
+        )
+        return CommandRecord(
+            signer=decision.party.entity_eui,
+            originator_counter=counter,
+            device=decision.device.eui,
+            message_code=MESSAGE_CODE,
+            payload=payload,
+            created_at=now,
+            # A cancellation stops the command in flight; it is not a second change.
+            credential_changing=decision.checked.kind is not ExecutionKind.CANCELLATION,
+            request_id=decision.record.request_id,
+        )
+
+    def _record_prepared(
+        self, tx: Repositories, decision: _Decision, command: CommandRecord, now: datetime
+    ) -> None:
+        """Step 6 for one command, inside the batch's transaction."""
+        record = decision.record
+        if self.gate.waiting_in(tx, command.device):
+            raise WaitForMigration(command.device)
+        tx.commands.add(command)
+        current = tx.requests.get(record.request_id).status
+        tx.requests.transition(
+            record.request_id,
+            expected=current,
+            status=next_status(current, RequestEvent.ACCEPTED)
+            if current is RequestStatus.ACKNOWLEDGED
+            else current,
+            at=now,
+            cos_party=decision.party.entity_eui,
+        )
+        tx.audit.append(
+            at=now,
+            actor=ACTOR,
+            action="command.prepared",
+            subject=record.request_id,
+            details={
+                "worker": self.worker_id,
+                "signer": decision.party.entity_eui.hex,
+                "originator_counter": str(command.originator_counter),
+                "device": command.device.hex,
+                "kind": decision.checked.kind.value,
+            },
+        )
+
+    def _finish(self, sent: list[CommandRecord], claims: list[WorkClaim]) -> None:
+        """Step 7's records for a batch, and the finished items completed, in one transaction."""
+        if not sent and not claims:
             return
-        self._crash_point("after-prepare")
-        self._send(command, record.request_id)
+        now = self.clock.now()
+        lost: list[WorkClaim] = []
+        with self.store.transaction() as tx:
+            for command in sent:
+                # StaleState: already answered (the meter's response was processed first).
+                with contextlib.suppress(StaleState), tx.savepoint():
+                    tx.commands.transition(
+                        command.signer,
+                        command.originator_counter,
+                        expected=CommandStatus.PREPARED,
+                        status=CommandStatus.SENT,
+                        at=now,
+                    )
+                if command.request_id is not None:
+                    with contextlib.suppress(StaleState), tx.savepoint():
+                        tx.requests.transition(
+                            command.request_id,
+                            expected=RequestStatus.QUEUED,
+                            status=next_status(RequestStatus.QUEUED, RequestEvent.COMMAND_SENT),
+                            at=now,
+                        )
+            for claim in claims:
+                try:
+                    tx.work.complete(claim, at=now)
+                except LeaseLost:
+                    lost.append(claim)
+        for claim in lost:
+            log.warning("lease lost on %s; another worker has it", claim.subject)
 
     def _crash_point(self, name: str) -> None:
         if self.settings.crash_at == name:
             log.warning("fault injection: killing the process at %s", name)
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def _quarantined(self, record: RequestRecord) -> bool:
-        """Threshold Anomaly Detection; True if the request was quarantined."""
+    def _quarantined(self, records: list[RequestRecord]) -> set[str]:
+        """Threshold Anomaly Detection for a batch, in one transaction; the quarantined IDs."""
+        if not records:
+            return set()
         now = self.clock.now()
+        quarantined: set[str] = set()
         with self.store.transaction() as tx:
             text = tx.service_state.lock(TAD_DOCUMENT)
             state = TadState() if text is None else TadState.from_json(text)
-            state, decision = assess(state, record.originator, now, self.settings.tad)
-            tx.service_state.put(TAD_DOCUMENT, state.to_json(), at=now)
-            if not decision.quarantined:
-                return False
-            request_id = RequestId(record.originator, record.target, record.counter)
-            tx.requests.transition(
-                record.request_id,
-                expected=RequestStatus.ACKNOWLEDGED,
-                status=next_status(RequestStatus.ACKNOWLEDGED, RequestEvent.QUARANTINED),
-                at=now,
-            )
-            tx.outbox.put(
-                record.originator,
-                OutboxKind.ALERT,
-                build_dcc_alert(
-                    alert_code=DccAlertCode.AD1,
-                    alert=decision.alert(request_id),
+            for record in records:
+                state, decision = assess(state, record.originator, now, self.settings.tad)
+                if not decision.quarantined:
+                    continue
+                quarantined.add(record.request_id)
+                request_id = RequestId(record.originator, record.target, record.counter)
+                tx.requests.transition(
+                    record.request_id,
+                    expected=RequestStatus.ACKNOWLEDGED,
+                    status=next_status(RequestStatus.ACKNOWLEDGED, RequestEvent.QUARANTINED),
                     at=now,
-                    signer=self.keys.dcc_signing,
-                    request_id=request_id,
-                ),
-                at=now,
-                request_id=record.request_id,
-            )
-            tx.audit.append(
-                at=now,
-                actor=ACTOR,
-                action="request.quarantined",
-                subject=record.request_id,
-                details={
-                    "breach": str(decision.breach),
-                    "quarantine_event_ref": decision.quarantine_event_ref,
-                    "user_count": decision.user_count,
-                    "dcc_count": decision.dcc_count,
-                },
-            )
-            return True
+                )
+                tx.outbox.put(
+                    record.originator,
+                    OutboxKind.ALERT,
+                    build_dcc_alert(
+                        alert_code=DccAlertCode.AD1,
+                        alert=decision.alert(request_id),
+                        at=now,
+                        signer=self.keys.dcc_signing,
+                        request_id=request_id,
+                    ),
+                    at=now,
+                    request_id=record.request_id,
+                )
+                tx.audit.append(
+                    at=now,
+                    actor=ACTOR,
+                    action="request.quarantined",
+                    subject=record.request_id,
+                    details={
+                        "breach": str(decision.breach),
+                        "quarantine_event_ref": decision.quarantine_event_ref,
+                        "user_count": decision.user_count,
+                        "dcc_count": decision.dcc_count,
+                    },
+                )
+            tx.service_state.put(TAD_DOCUMENT, state.to_json(), at=now)
+        return quarantined
 
     def _reject(self, record: RequestRecord, code: ResponseCode, check: str, detail: str) -> None:
         now = self.clock.now()
