@@ -98,8 +98,8 @@ from openecos.service.migration_delivery import NO_FAULTS, FaultPlan
 from openecos.service.migration_identities import MigrationIdentities
 from openecos.service.migration_settings import (
     MigrationSettings,
+    load_settings,
     read_run,
-    read_settings,
     write_run,
 )
 from openecos.service.worker import DeviceKeyDirectory
@@ -187,8 +187,7 @@ class MigrationEngine:
     # -- the loop -----------------------------------------------------------------------------
 
     def settings(self) -> MigrationSettings:
-        with self.store.transaction() as tx:
-            self._settings = read_settings(tx)
+        self._settings = load_settings(self.store)
         return self._settings
 
     def step(self) -> int:

@@ -250,6 +250,12 @@ def read_settings(tx: Repositories) -> MigrationSettings:
     return MigrationSettings() if text is None else MigrationSettings.from_json(text)
 
 
+def load_settings(store: Store) -> MigrationSettings:
+    """The stored settings, read in a transaction of their own (never nested in a write)."""
+    text = store.service_state.lock(SETTINGS_DOCUMENT)
+    return MigrationSettings() if text is None else MigrationSettings.from_json(text)
+
+
 def write_settings(
     tx: Repositories, settings: MigrationSettings, *, actor: str, at: datetime, what: str
 ) -> None:
@@ -286,8 +292,9 @@ class PolicyCache:
     def __call__(self) -> EmehraPolicy:
         with self._lock:
             if self._policy is None or time.monotonic() - self._read_at > self.ttl:
-                with self.store.transaction() as tx:
-                    self._policy = read_settings(tx).policy.policy()
+                # Its own read: callers may be inside a write transaction (SQLite would wait
+                # on itself for a nested writer).
+                self._policy = load_settings(self.store).policy.policy()
                 self._read_at = time.monotonic()
             return self._policy
 
@@ -301,6 +308,7 @@ __all__ = [
     "PolicySettings",
     "RunControl",
     "SettingsInvalid",
+    "load_settings",
     "read_run",
     "read_settings",
     "write_run",
