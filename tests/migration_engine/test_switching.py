@@ -227,7 +227,7 @@ def test_switching_and_migration_run_together_and_each_6_23_goes_to_the_right_pa
     runtime = runtime_for(env, clock, migration=EngineConfig(batch=3))
     store = runtime.store
     _configure(store, clock, in_flight=3)
-    meters = list(SPARE_METERS[:10]) + [TCOS_METER, ECOS_METER]
+    meters = [*SPARE_METERS[:10], TCOS_METER, ECOS_METER]
     try:
         with running_server(runtime) as client:
             for counter, meter in enumerate(meters, start=1):
