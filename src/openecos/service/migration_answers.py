@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from openecos.eui import Eui64
 from openecos.gbcs.codes import KeyUsage, RemotePartyRole
 from openecos.migration import (
     CredentialReading,
@@ -66,6 +67,8 @@ from openecos.store import (
 from openecos.store.migration import MigrationRepository, bound, migration_transaction
 
 ACTOR = "migration"
+#: A command to close: (signer, originator counter, new status, the answer's bytes or None).
+CommandChange = tuple[Eui64, int, CommandStatus, bytes | None]
 _S = MigrationStatus
 _PENDING = frozenset({_S.IN_FLIGHT, _S.OUTCOME_UNKNOWN, _S.READING_CREDENTIALS})
 
@@ -152,8 +155,32 @@ def transition_details(before: MeterMigration, after: MeterMigration) -> dict[st
     }
 
 
+@dataclass(slots=True)
+class AnswerEffect:
+    """Everything one answer changes, decided before anything is written.
+
+    ``record``: the meter's new migration record (None: unchanged);
+    ``commands``: (signer, counter, new status, response bytes) of commands to close;
+    ``flip``: the device whose inventory becomes ECoS; ``audit``: the audit entry.
+    """
+
+    record: MeterMigration | None = None
+    commands: list[CommandChange] = field(default_factory=list)
+    flip: Eui64 | None = None
+    audit: dict[str, Any] | None = None
+
+
 class MigrationAnswers:
-    """Applies meters' answers to migration commands (see the module docstring)."""
+    """Applies meters' answers to migration commands (see the module docstring).
+
+    :meth:`process` takes a batch of answers in one transaction: it reads the
+    commands and locks the meters' rows for the whole batch, decides each
+    answer's :class:`AnswerEffect` (pure, bar the device key lookups), and
+    writes all effects with a few set-wise statements
+    (:meth:`~openecos.store.migration.MigrationRepository.apply_effects`).
+    :meth:`apply` does the same for one answer inside a caller's transaction
+    (the service's response processor).
+    """
 
     def __init__(
         self,
@@ -182,15 +209,29 @@ class MigrationAnswers:
             return False
         return command.message_code == MESSAGE_CODE
 
-    def process(self, now: datetime, *, limit: int = 200) -> int:
+    def process(self, now: datetime, *, limit: int = 256) -> int:
         """Applies up to ``limit`` waiting answers in one transaction; returns how many."""
         signers = (self.identities.tcos, self.identities.acb)
         with migration_transaction(self.store) as mtx:
             outputs = mtx.mig.next_outputs(signers, limit=limit)
+            if not outputs:
+                return 0
+            commands = mtx.mig.commands_by_key(
+                [(o.recipient, o.originator_counter) for o in outputs]
+            )
+            records = mtx.mig.lock_many(sorted({o.device for o in outputs}))
+            effects = []
             for output in outputs:
-                with mtx.savepoint():
-                    mtx.repos.estate.consume_output(output.output_id, at=now)
-                    self.apply(mtx.repos, output, now, mig=mtx.mig)
+                effect = self._effect(
+                    commands.get((output.recipient, output.originator_counter)),
+                    records.get(output.device),
+                    output,
+                    now,
+                )
+                if effect.record is not None:
+                    records[output.device] = effect.record  # a second answer sees the first
+                effects.append(effect)
+            self._write(mtx.mig, effects, [o.output_id for o in outputs], now)
         return len(outputs)
 
     def apply(
@@ -201,124 +242,126 @@ class MigrationAnswers:
         *,
         mig: MigrationRepository | None = None,
     ) -> None:
-        """Applies one consumed answer inside the caller's transaction ``tx``."""
+        """Applies one answer, already consumed, inside the caller's transaction ``tx``."""
         mig = mig or bound(tx)
-        try:
-            command = tx.commands.get(output.recipient, output.originator_counter)
-        except NotFound:
-            mig.audit_many([audit_entry(now, "migration.answer-unmatched", output.device)])
-            return
+        key = (output.recipient, output.originator_counter)
+        command = mig.commands_by_key([key]).get(key)
+        record = mig.lock_many([output.device]).get(output.device)
+        self._write(mig, [self._effect(command, record, output, now)], [], now)
+
+    def _write(
+        self,
+        mig: MigrationRepository,
+        effects: list[AnswerEffect],
+        consumed: list[int],
+        now: datetime,
+    ) -> None:
+        ecos = self.identities.credential
+        mig.apply_effects(
+            records=[e.record for e in effects if e.record is not None],
+            commands=[c for e in effects for c in e.commands],
+            flips=[e.flip for e in effects if e.flip is not None],
+            ecos_certificate=ecos.certificate,
+            ecos_subject=ecos.identity.subject_unique_id,
+            ecos_ski=ecos.identity.subject_key_id,
+            audit=[e.audit for e in effects if e.audit is not None],
+            consumed=consumed,
+            at=now,
+        )
+
+    def _effect(
+        self,
+        command: CommandRecord | None,
+        record: MeterMigration | None,
+        output: SimulatedOutput,
+        now: datetime,
+    ) -> AnswerEffect:
+        if command is None:
+            return AnswerEffect(audit=audit_entry(now, "migration.answer-unmatched", output.device))
         message, fault = self.plan.return_leg(output)
         if message is None:
-            mig.audit_many([audit_entry(now, "migration.answer-lost", output.device, fault=fault)])
-            return
-        record = mig.lock(output.device)
+            return AnswerEffect(
+                audit=audit_entry(now, "migration.answer-lost", output.device, fault=fault)
+            )
         if command.message_code == MESSAGE_CODE:
-            self._command_answer(tx, mig, command, record, message, now)
-        else:
-            self._read_answer(tx, mig, command, record, message, now)
+            return self._command_answer(command, record, message, now)
+        return self._read_answer(command, record, message, now)
 
     # -- 0x0106 ---------------------------------------------------------------------------------
 
     def _command_answer(
         self,
-        tx: Repositories,
-        mig: MigrationRepository,
         command: CommandRecord,
         record: MeterMigration | None,
         message: bytes,
         now: datetime,
-    ) -> None:
+    ) -> AnswerEffect:
         ids = self.identities
         device = command.device
+        counter = command.originator_counter
         verdict = classify_response(
             message,
-            sent=SentMigration(device, ids.tcos, command.originator_counter, ids.ecos_identity),
+            sent=SentMigration(device, ids.tcos, counter, ids.ecos_identity),
             device_signing_key=self.device_keys.public_key(device, KeyUsage.DIGITAL_SIGNATURE),
         )
-        current = (
-            record is not None
-            and record.status in _PENDING
-            and record.command_counter == command.originator_counter
-        )
-        if not current or record is None:
+        error = None if verdict.error is None else verdict.error.name
+        if record is None or record.status not in _PENDING or record.command_counter != counter:
             # A late answer to an earlier attempt, or a duplicate: record it, change nothing else.
+            closes: list[CommandChange] = []
             if verdict.migrated:
-                close_command(
-                    tx, ids.tcos, command.originator_counter, CommandStatus.SUCCEEDED, now, message
-                )
-            mig.audit_many(
-                [
-                    audit_entry(
-                        now,
-                        "migration.answer-late",
-                        device,
-                        counter=command.originator_counter,
-                        error=None if verdict.error is None else verdict.error.name,
-                    )
-                ]
+                closes.append((ids.tcos, counter, CommandStatus.SUCCEEDED, message))
+            return AnswerEffect(
+                commands=closes,
+                audit=audit_entry(
+                    now, "migration.answer-late", device, counter=counter, error=error
+                ),
             )
-            return
-        policy = self.policy()
-        after = response_received(record, verdict.error, now, policy)
+        after = response_received(record, verdict.error, now, self.policy())
         if after is record:
-            mig.audit_many(
-                [audit_entry(now, "migration.answer-ignored", device, error=verdict.error)]
+            return AnswerEffect(
+                audit=audit_entry(now, "migration.answer-ignored", device, error=error)
             )
-            return
         status = command_status_for(after)
-        if status is not None:
-            close_command(tx, ids.tcos, command.originator_counter, status, now, message)
-        if after.status is _S.MIGRATED:
-            flip_to_ecos(tx, ids, device)
-        mig.save(after)
-        mig.audit_many(
-            [
-                audit_entry(
-                    now,
-                    "migration.answered",
-                    device,
-                    counter=command.originator_counter,
-                    detail=verdict.detail[:200] or None,
-                    **transition_details(record, after),
-                )
-            ]
+        return AnswerEffect(
+            record=after,
+            commands=[] if status is None else [(ids.tcos, counter, status, message)],
+            flip=device if after.status is _S.MIGRATED else None,
+            audit=audit_entry(
+                now,
+                "migration.answered",
+                device,
+                counter=counter,
+                detail=verdict.detail[:200] or None,
+                **transition_details(record, after),
+            ),
         )
 
     # -- CS02a ----------------------------------------------------------------------------------
 
     def _read_answer(
         self,
-        tx: Repositories,
-        mig: MigrationRepository,
         command: CommandRecord,
         record: MeterMigration | None,
         message: bytes,
         now: datetime,
-    ) -> None:
+    ) -> AnswerEffect:
         ids = self.identities
         device = command.device
+        counter = command.originator_counter
         if (
             record is None
             or record.status is not _S.READING_CREDENTIALS
-            or record.read_counter != command.originator_counter
+            or record.read_counter != counter
         ):
-            close_command(
-                tx, ids.acb, command.originator_counter, CommandStatus.FAILED, now, message
+            return AnswerEffect(
+                commands=[(ids.acb, counter, CommandStatus.FAILED, message)],
+                audit=audit_entry(now, "migration.read-late", device, counter=counter),
             )
-            mig.audit_many(
-                [
-                    audit_entry(
-                        now, "migration.read-late", device, counter=command.originator_counter
-                    )
-                ]
-            )
-            return
         reading = reading_of(
             message,
             acb=ids.acb,
             device=device,
-            originator_counter=command.originator_counter,
+            originator_counter=counter,
             acb_key_agreement=ids.acb_key_agreement,
             device_key_agreement_key=self.device_keys.public_key(device, KeyUsage.KEY_AGREEMENT),
             ecos=ids.ecos_identity,
@@ -330,29 +373,28 @@ class MigrationAnswers:
             if reading is CredentialReading.UNREADABLE
             else CommandStatus.SUCCEEDED
         )
-        close_command(tx, ids.acb, command.originator_counter, read_status, now, message)
+        changes: list[CommandChange] = [(ids.acb, counter, read_status, message)]
         status = command_status_for(after)
-        if status is not None:
-            close_command(tx, ids.tcos, record.command_counter, status, now)
-        if after.status is _S.MIGRATED:
-            flip_to_ecos(tx, ids, device)
-        mig.save(after)
-        mig.audit_many(
-            [
-                audit_entry(
-                    now,
-                    "migration.read",
-                    device,
-                    counter=command.originator_counter,
-                    reading=reading.name,
-                    **transition_details(record, after),
-                )
-            ]
+        if status is not None and record.command_counter is not None:
+            changes.append((ids.tcos, record.command_counter, status, None))
+        return AnswerEffect(
+            record=after,
+            commands=changes,
+            flip=device if after.status is _S.MIGRATED else None,
+            audit=audit_entry(
+                now,
+                "migration.read",
+                device,
+                counter=counter,
+                reading=reading.name,
+                **transition_details(record, after),
+            ),
         )
 
 
 __all__ = [
     "ACTOR",
+    "AnswerEffect",
     "MigrationAnswers",
     "audit_entry",
     "close_command",

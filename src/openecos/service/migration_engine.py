@@ -56,6 +56,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from openecos.eui import Eui64
 from openecos.gbcs.codes import KeyUsage
 from openecos.migration import (
@@ -541,52 +543,73 @@ class MigrationEngine:
             built.append((claim, held, command))
         out: list[CommandRecord] = []
         with migration_transaction(self.store) as mtx:
-            entries = []
+            mine = mtx.mig.still_claimed([claim for claim, _, _ in built])
+            built = [b for b in built if b[0].record.device in mine]
+            ready: list[tuple[MigrationClaim, CommandRecord, MeterMigration]] = []
             for claim, held, command in built:
-                record = claim.record
-                try:
-                    with mtx.savepoint():
-                        if held and mtx.mig.lock_held_command(record.device):
-                            # A held future-dated 6.23 stays on the meter; this 0x0106 must
-                            # not be refused by the one-in-flight index (module docstring).
-                            command = replace(command, credential_changing=False)
-                        mtx.repos.commands.add(command)
-                        after = command_sent(
-                            record, counter=command.originator_counter, at=now, policy=policy
-                        )
-                        mtx.mig.save(after, claim=claim)
-                except CommandInFlight:
-                    # A 6.23 command went out for the meter since it was assessed.
-                    with mtx.savepoint():
-                        after = _busy_with_6_23(record, now, policy)
-                        if self._save(mtx, after, claim):
-                            entries.append(
-                                audit_entry(
-                                    now,
-                                    "migration.assessed",
-                                    record.device,
-                                    **transition_details(record, after),
-                                )
-                            )
-                    continue
-                except LeaseLost:
-                    continue
-                out.append(command)
-                entries.append(
-                    audit_entry(
-                        now,
-                        "migration.command-sent",
-                        record.device,
-                        worker=self.worker_id,
-                        counter=command.originator_counter,
-                        floor=floor,
-                        attempt=after.attempts,
-                        credential_changing=command.credential_changing,
-                    )
+                if held and mtx.mig.lock_held_command(claim.record.device):
+                    # A held future-dated 6.23 stays on the meter; this 0x0106 must not be
+                    # refused by the one-in-flight index (module docstring).
+                    command = replace(command, credential_changing=False)
+                after = command_sent(
+                    claim.record, counter=command.originator_counter, at=now, policy=policy
                 )
+                ready.append((claim, command, after))
+            try:
+                with mtx.savepoint():
+                    mtx.mig.record_starts([c for _, c, _ in ready], [a for _, _, a in ready])
+                recorded = ready
+            except IntegrityError:
+                # A 6.23 command went out for one of them since it was assessed: one by one.
+                recorded = self._record_one_by_one(mtx, ready, now, policy)
+            entries = [
+                audit_entry(
+                    now,
+                    "migration.command-sent",
+                    command.device,
+                    worker=self.worker_id,
+                    counter=command.originator_counter,
+                    floor=floor,
+                    attempt=after.attempts,
+                    credential_changing=command.credential_changing,
+                )
+                for _, command, after in recorded
+            ]
+            out = [command for _, command, _ in recorded]
             mtx.mig.audit_many(entries)
         self._crash_point("after-prepare")
         self._send(out, now)
+
+    def _record_one_by_one(
+        self,
+        mtx: MigrationTx,
+        ready: list[tuple[MigrationClaim, CommandRecord, MeterMigration]],
+        now: datetime,
+        policy: Any,
+    ) -> list[tuple[MigrationClaim, CommandRecord, MeterMigration]]:
+        recorded = []
+        entries = []
+        for claim, command, after in ready:
+            record = claim.record
+            try:
+                with mtx.savepoint():
+                    mtx.repos.commands.add(command)
+                    mtx.mig.save(after)
+                recorded.append((claim, command, after))
+            except CommandInFlight:
+                with mtx.savepoint():
+                    busy = _busy_with_6_23(record, now, policy)
+                    mtx.mig.save(busy)
+                    entries.append(
+                        audit_entry(
+                            now,
+                            "migration.assessed",
+                            record.device,
+                            **transition_details(record, busy),
+                        )
+                    )
+        mtx.mig.audit_many(entries)
+        return recorded
 
     def _send(self, commands: Sequence[CommandRecord], now: datetime) -> None:
         """Sends recorded commands, then marks them Sent; an undeliverable one fails now."""

@@ -64,8 +64,10 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    LargeBinary,
     Row,
     and_,
+    bindparam,
     case,
     func,
     insert,
@@ -77,7 +79,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openecos.eui import Eui64
-from openecos.gbcs.codes import MessageCode
+from openecos.gbcs.codes import KeyUsage, MessageCode, RemotePartyRole
 from openecos.migration.eligibility import IneligibleReason
 from openecos.migration.emrr import CountRow, DailyRow
 from openecos.migration.policy import ErrorClass
@@ -89,11 +91,12 @@ from openecos.migration.record import (
 )
 from openecos.store import schema
 from openecos.store._base import Executor, Repository
+from openecos.store.commands import _command as _command_of
 from openecos.store.engine import write_transaction
-from openecos.store.enums import IN_FLIGHT_COMMAND_STATUSES, CommandStatus
+from openecos.store.enums import IN_FLIGHT_COMMAND_STATUSES, CommandStatus, CosCredentialState
 from openecos.store.errors import CounterExhausted, InvalidRecord, LeaseLost
 from openecos.store.facade import Repositories, Store
-from openecos.store.records import U64_MAX, Device, utc
+from openecos.store.records import U64_MAX, CommandRecord, Device, utc
 from openecos.store.simulated import SimulatedOutput
 
 _mm, _d, _cmd = schema.migration_meters, schema.devices, schema.commands
@@ -511,7 +514,160 @@ class MigrationRepository(Repository):
             for r in rows
         ]
 
+    def commands_by_key(
+        self, keys: Sequence[tuple[Eui64, int]]
+    ) -> dict[tuple[Eui64, int], CommandRecord]:
+        """The commands ``(signer, counter)`` that exist (one query)."""
+        if not keys:
+            return {}
+        wanted = set(keys)
+        found: dict[tuple[Eui64, int], CommandRecord] = {}
+        with self._db.read() as conn:
+            for signer in {k[0] for k in wanted}:
+                counters = sorted({c for s, c in wanted if s == signer})
+                rows = conn.execute(
+                    select(_cmd).where(
+                        _cmd.c.signer == signer, _cmd.c.originator_counter.in_(counters)
+                    )
+                ).all()
+                for row in rows:
+                    found[(row.signer, row.originator_counter)] = _command_of(row)
+        return found
+
+    def lock_many(self, devices: Sequence[Eui64]) -> dict[Eui64, MeterMigration]:
+        """The rows of ``devices``, locked in device order (``FOR UPDATE`` on PostgreSQL)."""
+        if not devices:
+            return {}
+        with self._db.read() as conn:
+            query = select(_mm).where(_mm.c.device.in_(sorted(set(devices)))).order_by(_mm.c.device)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            return {r.device: _record(r) for r in conn.execute(query)}
+
+    def apply_effects(
+        self,
+        *,
+        records: Sequence[MeterMigration],
+        commands: Sequence[tuple[Eui64, int, CommandStatus, bytes | None]],
+        flips: Sequence[Eui64],
+        ecos_certificate: bytes,
+        ecos_subject: Eui64,
+        ecos_ski: bytes,
+        audit: Sequence[dict[str, Any]],
+        consumed: Sequence[int],
+        at: datetime,
+    ) -> None:
+        """Writes a batch of answers' effects set-wise, in the caller's transaction.
+
+        ``consumed`` outputs are marked consumed; ``records`` overwrite their rows
+        (clearing any claim: an answer trumps a claim for a time-out); ``commands``
+        still in flight move to their status (with the answer's bytes when given);
+        ``flips`` become ECOS in the inventory with the ECoS certificate in their
+        transitionalCoS DS cell (only ever from a confirmed outcome); ``audit`` is
+        appended.
+        """
+        when = utc("at", at)
+        with self._db.write() as conn:
+            if consumed:
+                conn.execute(
+                    update(_o)
+                    .where(_o.c.output_id.in_(list(consumed)), _o.c.consumed_at.is_(None))
+                    .values(consumed_at=when)
+                )
+            _write_records(conn, records)
+            if commands:
+                conn.execute(
+                    update(_cmd)
+                    .where(
+                        _cmd.c.signer == bindparam("b_signer"),
+                        _cmd.c.originator_counter == bindparam("b_counter"),
+                        # executemany takes no IN list: spell the in-flight statuses out.
+                        or_(*(_cmd.c.status == s for s in sorted(IN_FLIGHT_COMMAND_STATUSES))),
+                    )
+                    .values(
+                        status=bindparam("b_status"),
+                        answered_at=when,
+                        response=func.coalesce(
+                            bindparam("b_response", type_=LargeBinary), _cmd.c.response
+                        ),
+                    ),
+                    [
+                        {"b_signer": s, "b_counter": c, "b_status": st, "b_response": r}
+                        for s, c, st, r in commands
+                    ],
+                )
+            if flips:
+                devices = sorted(set(flips))
+                conn.execute(
+                    update(_d)
+                    .where(
+                        _d.c.eui.in_(devices),
+                        _d.c.credential_state == CosCredentialState.TCOS,
+                    )
+                    .values(credential_state=CosCredentialState.ECOS)
+                )
+                ta = schema.device_trust_anchors
+                conn.execute(
+                    update(ta)
+                    .where(
+                        ta.c.device.in_(devices),
+                        ta.c.role == RemotePartyRole.TRANSITIONAL_COS,
+                        ta.c.key_usage == KeyUsage.DIGITAL_SIGNATURE,
+                    )
+                    .values(
+                        certificate_der=ecos_certificate, subject_eui=ecos_subject, ski=ecos_ski
+                    )
+                )
+            if audit:
+                conn.execute(insert(_audit), [dict(e) for e in audit])
+
     # -- bulk writes the engine makes in one transaction ----------------------------------------
+
+    def still_claimed(self, claims: Sequence[MigrationClaim]) -> set[Eui64]:
+        """The devices whose claim in ``claims`` still holds, locked (``FOR UPDATE``)."""
+        if not claims:
+            return set()
+        held: set[Eui64] = set()
+        with self._db.read() as conn:
+            for (worker, until), group in _by_fence(claims).items():
+                query = select(_mm.c.device).where(
+                    _mm.c.device.in_(sorted(group)),
+                    _mm.c.claimed_by == worker,
+                    _mm.c.lease_until == until,
+                )
+                if conn.dialect.name == "postgresql":
+                    query = query.order_by(_mm.c.device).with_for_update()
+                held.update(conn.execute(query).scalars())
+        return held
+
+    def record_starts(
+        self, commands: Sequence[CommandRecord], records: Sequence[MeterMigration]
+    ) -> None:
+        """Inserts ``commands`` and writes ``records`` set-wise (rows the caller holds).
+
+        Raises ``IntegrityError`` if the database refuses a command (the one-in-flight
+        index): the caller rolls back its savepoint and records them one by one.
+        """
+        with self._db.write() as conn:
+            if commands:
+                conn.execute(
+                    insert(_cmd),
+                    [
+                        {
+                            "signer": c.signer,
+                            "originator_counter": c.originator_counter,
+                            "device": c.device,
+                            "request_id": c.request_id,
+                            "message_code": c.message_code,
+                            "credential_changing": c.credential_changing,
+                            "payload": c.payload,
+                            "status": c.status,
+                            "created_at": c.created_at,
+                        }
+                        for c in commands
+                    ],
+                )
+            _write_records(conn, records)
 
     def mark_sent(self, keys: Sequence[tuple[Eui64, int]], *, at: datetime) -> None:
         """Moves Prepared commands ``(signer, counter)`` to Sent (the bytes went out)."""
@@ -535,6 +691,28 @@ class MigrationRepository(Repository):
         if entries:
             with self._db.write() as conn:
                 conn.execute(insert(_audit), [dict(e) for e in entries])
+
+
+def _write_records(conn: Connection, records: Sequence[MeterMigration]) -> None:
+    """Overwrites the rows of ``records`` (clearing claims) with one executemany."""
+    if not records:
+        return
+    columns = [c for c in record_values(records[0]) if c != "device"]
+    conn.execute(
+        update(_mm)
+        .where(_mm.c.device == bindparam("b_device"))
+        .values(
+            {c: bindparam(f"b_{c}") for c in columns} | {"claimed_by": None, "lease_until": None}
+        ),
+        [{f"b_{k}": v for k, v in record_values(r).items()} for r in records],
+    )
+
+
+def _by_fence(claims: Sequence[MigrationClaim]) -> dict[tuple[str, datetime], set[Eui64]]:
+    groups: dict[tuple[str, datetime], set[Eui64]] = {}
+    for claim in claims:
+        groups.setdefault((claim.worker, claim.lease_until), set()).add(claim.record.device)
+    return groups
 
 
 def reserve_counters(store: Store, entity: Eui64, n: int) -> range:
