@@ -13,6 +13,7 @@ cells in the inventory, as a sandbox's do.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import signal
@@ -185,7 +186,7 @@ def test_two_workers_at_once_never_migrate_a_meter_twice(world: World) -> None:
     for device, attempts in by_device.items():
         succeeded = [c for c in attempts if c["status"] is CommandStatus.SUCCEEDED]
         assert len(succeeded) <= 1, device
-        for earlier, later in zip(attempts, attempts[1:], strict=False):
+        for earlier, later in itertools.pairwise(attempts):
             # One 0x0106 at a time: each attempt was over before the next was made.
             assert earlier["answered_at"] is not None
             assert earlier["answered_at"] <= later["created_at"] + timedelta(0), device
