@@ -23,6 +23,7 @@ from openecos.cos.tad import TadConfig
 from openecos.keys import Pkcs11Config
 from openecos.service import DEFAULT_DEVICE_KEY_SEED, ServiceConfig, WorkerSettings
 from openecos.service.identities import DccKeyNames
+from openecos.service.migration_engine import EngineConfig
 from openecos.service.runtime import default_worker_id, open_runtime
 
 DEFAULT_STORE = "sqlite:///openecos.db"
@@ -118,6 +119,14 @@ def serve(
     tad_window: Annotated[
         float, typer.Option("--tad-window-hours", min=0.25, help="TAD sliding window (hours).")
     ] = 24.0,
+    migration: Annotated[
+        bool,
+        typer.Option(
+            "--migration/--no-migration",
+            help="Run the TCoS → ECoS migration engine in this process's workers "
+            "(control it with `openecos migrate`).",
+        ),
+    ] = False,
 ) -> None:
     """Run the CoS service: POST /duis, GET /users/{id}/messages, /api, /openapi.json."""
     from openecos.api import serve as run_server
@@ -151,6 +160,7 @@ def serve(
         ),
         run_workers=workers,
         worker_id=worker_id or default_worker_id(),
+        migration=EngineConfig(lease=timedelta(seconds=lease)) if migration else None,
     )
     runtime = open_runtime(config)
     err.print(f"openecos: serving on http://{host}:{port} (store {store_url.split('@')[-1]})")
