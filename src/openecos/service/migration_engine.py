@@ -49,9 +49,7 @@ identically.
 from __future__ import annotations
 
 import logging
-import os
-import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,33 +69,25 @@ from openecos.migration import (
     RunEvent,
     RunState,
     assess,
-    build_credentials_read,
     build_migration_command,
     command_sent,
     headroom,
     migration_may_run,
     new_record,
-    read_sent,
-    read_timed_out,
     reassess,
-    response_received,
-    response_timed_out,
     tcos_retired,
 )
 from openecos.migration.command import MESSAGE_CODE
-from openecos.migration.credentials import READ_MESSAGE_CODE
 from openecos.migration.planning import CapacityUsage
-from openecos.migration.policy import ErrorClass
 from openecos.service.clock import Clock
 from openecos.service.migration_answers import (
     MigrationAnswers,
     audit_entry,
-    close_command,
-    command_status_for,
     transition_details,
 )
 from openecos.service.migration_delivery import NO_FAULTS, FaultPlan
 from openecos.service.migration_identities import MigrationIdentities
+from openecos.service.migration_recovery import Deliver, RecoverySteps
 from openecos.service.migration_settings import (
     MigrationSettings,
     load_settings,
@@ -109,7 +99,6 @@ from openecos.store import (
     CommandInFlight,
     CommandRecord,
     CommandStatus,
-    LeaseLost,
     NotFound,
     Store,
     schema,
@@ -131,9 +120,6 @@ from openecos.store.migration_regime import regime_repository
 log = logging.getLogger(__name__)
 _S = MigrationStatus
 
-#: Delivers command bytes: ``(device, originator, counter, bytes) -> accepted by the network``.
-Deliver = Callable[[Eui64, Eui64, int, bytes], bool]
-
 #: Where :attr:`EngineConfig.crash_at` can kill the process (crash tests).
 CRASH_POINTS = frozenset({"after-claim", "after-reserve", "after-prepare", "after-send"})
 
@@ -152,7 +138,7 @@ class EngineConfig:
     crash_at: str | None = None
 
 
-class MigrationEngine:
+class MigrationEngine(RecoverySteps):
     """See the module docstring. One per process (or thread); many may share a store."""
 
     def __init__(
@@ -227,11 +213,6 @@ class MigrationEngine:
                 _S.READING_CREDENTIALS,
             }
         )
-
-    def _crash_point(self, name: str) -> None:
-        if self.config.crash_at == name:
-            log.warning("fault injection: killing the process at %s", name)
-            os.kill(os.getpid(), signal.SIGKILL)
 
     # -- 1. enrolment -------------------------------------------------------------------------
 
@@ -312,125 +293,6 @@ class MigrationEngine:
                             )
                         )
             mtx.mig.audit_many(entries)
-        return len(claims)
-
-    def _save(self, mtx: MigrationTx, record: MeterMigration, claim: MigrationClaim) -> bool:
-        try:
-            mtx.mig.save(record, claim=claim)
-        except LeaseLost:
-            log.info("claim on %s was taken over", record.device)
-            return False
-        return True
-
-    # -- 4. time-outs -------------------------------------------------------------------------
-
-    def time_out_due(self, settings: MigrationSettings) -> int:
-        now = self.clock.now()
-        claims = self.mig.claim(
-            {_S.IN_FLIGHT, _S.READING_CREDENTIALS},
-            self.worker_id,
-            now=now,
-            lease=self.config.lease,
-            limit=self.config.batch * 4,
-        )
-        if not claims:
-            return 0
-        policy = settings.policy.policy()
-        ids = self.identities
-        resend: list[CommandRecord] = []
-        with migration_transaction(self.store) as mtx:
-            entries = []
-            for claim in claims:
-                record = claim.record
-                reading = record.status is _S.READING_CREDENTIALS
-                signer = ids.acb if reading else ids.tcos
-                counter = record.read_counter if reading else record.command_counter
-                with mtx.savepoint():
-                    command = _command(mtx, signer, counter)
-                    if command is not None and command.status is CommandStatus.PREPARED:
-                        # Recorded, then the process died before sending: send the same bytes.
-                        if self._save(
-                            mtx, replace(record, next_at=now + policy.response_timeout), claim
-                        ):
-                            resend.append(command)
-                        continue
-                    if reading:
-                        after = read_timed_out(record, now, policy)
-                        close_command(mtx.repos, ids.acb, counter, CommandStatus.FAILED, now)
-                    else:
-                        after = response_timed_out(record, now, policy)
-                    status = command_status_for(after)
-                    if status is not None:
-                        close_command(mtx.repos, ids.tcos, record.command_counter, status, now)
-                    if self._save(mtx, after, claim):
-                        entries.append(
-                            audit_entry(
-                                now,
-                                "migration.timed-out",
-                                record.device,
-                                **transition_details(record, after),
-                            )
-                        )
-            mtx.mig.audit_many(entries)
-        self._send(resend, now)
-        return len(claims)
-
-    # -- 5. credentials reads -----------------------------------------------------------------
-
-    def read_due(self, settings: MigrationSettings) -> int:
-        now = self.clock.now()
-        claims = self.mig.claim(
-            {_S.OUTCOME_UNKNOWN},
-            self.worker_id,
-            now=now,
-            lease=self.config.lease,
-            limit=self.config.batch,
-        )
-        if not claims:
-            return 0
-        policy = settings.policy.policy()
-        ids = self.identities
-        counters = reserve_counters(self.store, ids.acb, len(claims))
-        built: list[tuple[MigrationClaim, int, bytes]] = []
-        for claim, counter in zip(claims, counters, strict=True):
-            device = claim.record.device
-            try:
-                key = self.device_keys.public_key(device, KeyUsage.KEY_AGREEMENT)
-            except NotFound:
-                log.error("no KA certificate of %s: cannot read it", device)
-                continue
-            payload = build_credentials_read(
-                acb=ids.acb,
-                device=device,
-                originator_counter=counter,
-                acb_key_agreement=ids.acb_key_agreement,
-                device_key_agreement_key=key,
-            )
-            built.append((claim, counter, payload))
-        out: list[CommandRecord] = []
-        with migration_transaction(self.store) as mtx:
-            entries = []
-            for claim, counter, payload in built:
-                record = claim.record
-                command = CommandRecord(
-                    signer=ids.acb,
-                    originator_counter=counter,
-                    device=record.device,
-                    message_code=READ_MESSAGE_CODE,
-                    payload=payload,
-                    created_at=now,
-                    credential_changing=False,
-                )
-                with mtx.savepoint():
-                    mtx.repos.commands.add(command)
-                    after = read_sent(record, counter=counter, at=now, policy=policy)
-                    mtx.mig.save(after, claim=claim)
-                    out.append(command)
-                    entries.append(
-                        audit_entry(now, "migration.read-sent", record.device, counter=counter)
-                    )
-            mtx.mig.audit_many(entries)
-        self._send(out, now)
         return len(claims)
 
     # -- 6. starts ----------------------------------------------------------------------------
@@ -611,66 +473,6 @@ class MigrationEngine:
         mtx.mig.audit_many(entries)
         return recorded
 
-    def _send(self, commands: Sequence[CommandRecord], now: datetime) -> None:
-        """Sends recorded commands, then marks them Sent; an undeliverable one fails now."""
-        if not commands:
-            return
-        undelivered: list[CommandRecord] = []
-        for command in commands:
-            if not self.deliver(
-                command.device, command.signer, command.originator_counter, command.payload
-            ):
-                undelivered.append(command)
-        self._crash_point("after-send")
-        self.mig.mark_sent([(c.signer, c.originator_counter) for c in commands], at=now)
-        if undelivered:
-            self._undelivered(undelivered)
-
-    def _undelivered(self, commands: Sequence[CommandRecord]) -> None:
-        """The network could not deliver: the cell is unchanged (DELIVERY_FAILED)."""
-        now = self.clock.now()
-        policy = self._settings.policy.policy()
-        ids = self.identities
-        with migration_transaction(self.store) as mtx:
-            entries = []
-            for command in commands:
-                with mtx.savepoint():
-                    record = mtx.mig.lock(command.device)
-                    if record is None:
-                        continue
-                    if command.signer == ids.acb:
-                        if record.read_counter != command.originator_counter or (
-                            record.status is not _S.READING_CREDENTIALS
-                        ):
-                            continue
-                        after = read_timed_out(record, now, policy)
-                        close_command(
-                            mtx.repos,
-                            ids.acb,
-                            command.originator_counter,
-                            CommandStatus.FAILED,
-                            now,
-                        )
-                    else:
-                        if record.command_counter != command.originator_counter or (
-                            record.status is not _S.IN_FLIGHT
-                        ):
-                            continue
-                        after = response_received(record, ErrorClass.DELIVERY_FAILED, now, policy)
-                    status = command_status_for(after)
-                    if status is not None:
-                        close_command(mtx.repos, ids.tcos, record.command_counter, status, now)
-                    mtx.mig.save(after)
-                    entries.append(
-                        audit_entry(
-                            now,
-                            "migration.undelivered",
-                            record.device,
-                            **transition_details(record, after),
-                        )
-                    )
-            mtx.mig.audit_many(entries)
-
     # -- 7. run control -----------------------------------------------------------------------
 
     def drain_if_idle(self) -> int:
@@ -691,15 +493,6 @@ class MigrationEngine:
                 details={"event": RunEvent.DRAINED.value, "from": run.state.value},
             )
         return 1
-
-
-def _command(mtx: MigrationTx, signer: Eui64, counter: int | None) -> CommandRecord | None:
-    if counter is None:
-        return None
-    try:
-        return mtx.repos.commands.get(signer, counter)
-    except NotFound:
-        return None
 
 
 def _busy_with_6_23(record: MeterMigration, now: datetime, policy: Any) -> MeterMigration:
