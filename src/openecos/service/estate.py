@@ -162,20 +162,26 @@ class SimulatedEstate:
         # Not flushed to disk before returning (see the module docstring, "Durability").
         with self.store.transaction(durable=False) as tx:
             row = tx.estate.lock(device)
+            state: MeterState | None = None
             if row is None:
                 fresh = self._commission(tx, device)
                 if fresh is None:
                     return None
                 blob, certificates = encode_meter(fresh)
-                for der in certificates.values():
-                    tx.estate.put_certificate(der)
-                tx.estate.create(device, blob, at=now)
-                row = tx.estate.lock(device)
-                if row is None:  # pragma: no cover - created just above
+                for fp, der in certificates.items():
+                    if fp not in self._ders:  # shared certificates are stored once
+                        tx.estate.put_certificate(der)
+                if tx.estate.create(device, blob, at=now):
+                    state = fresh  # just written: no need to read it back
+                else:  # another process commissioned it first: use its row
+                    row = tx.estate.lock(device)
+                    if row is None:  # pragma: no cover - it exists, we were told
+                        return None
+            if state is None:
+                assert row is not None
+                if row.broken:
                     return None
-            if row.broken:
-                return None
-            state = self._decode(row, tx.estate.certificate)
+                state = self._decode(row, tx.estate.certificate)
             transition = apply(state)
             blob, certificates = encode_meter(transition.state)
             for fp, der in certificates.items():
