@@ -589,6 +589,19 @@ class Service:
     base_url: str
     profiled: bool = False
 
+    def cpu_seconds(self) -> float:
+        """CPU time the service processes have used so far (Linux /proc; 0.0 elsewhere)."""
+        total = 0.0
+        tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        for p in self.processes:
+            for pid in (_children(p.pid) if self.profiled else []) or [p.pid]:
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        return total
+
     def stop(self) -> None:
         for p in self.processes:
             if p.poll() is None:
@@ -1000,14 +1013,14 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
-def _floor_report(stages: list[Stage]) -> float:
+def _floor_report(stages: list[Stage]) -> tuple[float, float]:
     floor_us = sum(s.micros for s in stages if s.in_floor)
     full_us = sum(s.micros for s in stages[:-1])
     for s in stages:
         print(f"  {'*' if s.in_floor else ' '} {s.name:<48} {s.micros:8.1f} µs")
     for label, micros in (("floor (* stages)", floor_us), ("every stage", full_us)):
         print(f"    {label:<48} {micros:8.1f} µs = {1e6 / micros:5.0f} switches/s per core")
-    return floor_us
+    return floor_us, full_us
 
 
 def _phase_report(phase: PhaseResult, completed: str) -> None:
@@ -1046,7 +1059,7 @@ def bench_main(args: argparse.Namespace) -> int:
             print(f"  {step:<22} {seconds:6.1f} s")
 
         print("\nfloor: one switch's crypto and XML work in process, one core (best of 5 runs)")
-        floor_us = _floor_report(measure_floor(plan, Path(args.xsd), n=args.floor_n))
+        floor_us, full_us = _floor_report(measure_floor(plan, Path(args.xsd), n=args.floor_n))
         floor_rate = 1e6 / floor_us
 
         service = start_service(plan, args)
@@ -1066,6 +1079,7 @@ def bench_main(args: argparse.Namespace) -> int:
             print("  warm-up switches did not complete", file=sys.stderr)
 
         base = progress.completed()
+        cpu0 = service.cpu_seconds()
         t0 = time.perf_counter()
         tp = run_phase(
             "throughput", service.base_url, plan.throughput, args.lanes, None, args.client
@@ -1073,6 +1087,7 @@ def bench_main(args: argparse.Namespace) -> int:
         completed_in = progress.wait_for(
             base + len(plan.throughput), timeout=args.drain_timeout, since=t0
         )
+        service_cpu = service.cpu_seconds() - cpu0
         phases.append(tp)
         completion_rate = None if completed_in is None else len(plan.throughput) / completed_in
         print(f"\nthroughput, closed loop: {len(plan.throughput)} switches, one per lane in flight")
@@ -1082,6 +1097,12 @@ def bench_main(args: argparse.Namespace) -> int:
             "the first send)"
             if completed_in is not None and completion_rate is not None
             else f"not all within {args.drain_timeout} s",
+        )
+        per_switch_ms = service_cpu / len(plan.throughput) * 1000
+        print(
+            f"  service CPU       {per_switch_ms:7.2f} ms per switch (all service processes, "
+            f"first send to last I0; floor {floor_us / 1000:.2f}, every stage "
+            f"{full_us / 1000:.2f})"
         )
 
         lat = None
