@@ -248,3 +248,15 @@ def test_trailing_bytes_after_a_certificate_are_refused() -> None:
     der = zaz1_certificate("Z1-supplier-ds").der
     with pytest.raises(CertificateError):
         SmkiCertificate.from_der(der + b"\x00")
+
+
+def test_a_certificate_read_twice_is_parsed_once_and_shared() -> None:
+    from openecos.smki import CertificateError, sandbox_pki
+
+    der = sandbox_pki().entry("supplier-b-ds").certificate.der
+    first = SmkiCertificate.from_der(der)
+    assert SmkiCertificate.from_der(bytes(bytearray(der))) is first  # equal bytes, same value
+    broken = der[:-1]
+    for _ in range(2):  # a failure is never remembered as a success
+        with pytest.raises(CertificateError):
+            SmkiCertificate.from_der(broken)
