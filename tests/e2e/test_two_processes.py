@@ -75,6 +75,7 @@ def test_both_processes_sign_commands_and_each_request_is_signed_once(
 
     with Store.open(pg_env.store_url) as store:
         signed_by: Counter[str] = Counter()
+        counters = []
         for rid in ids:
             prepared = [
                 e for e in store.audit.entries(subject=rid) if e.action == "command.prepared"
@@ -82,7 +83,11 @@ def test_both_processes_sign_commands_and_each_request_is_signed_once(
             assert len(prepared) == 1, rid
             (command,) = store.commands.for_request(rid)
             assert command.status is CommandStatus.SUCCEEDED
+            counters.append((command.signer, command.originator_counter))
             assert prepared[0].details["originator_counter"] == str(command.originator_counter)
             signed_by[str(prepared[0].details["worker"])] += 1
         assert set(signed_by) == {"one", "two"}, signed_by
         assert sum(signed_by.values()) == len(ids)
+        assert len(set(counters)) == len(counters)  # no signing counter used twice
+        for meter in SPARE_METERS:  # each meter answered exactly one command
+            assert len(store.estate.outputs(meter)) == 1, meter
