@@ -523,25 +523,9 @@ class CosWorker:
 
     def _reject(self, record: RequestRecord, code: ResponseCode, check: str, detail: str) -> None:
         now = self.clock.now()
-        request_id = RequestId(record.originator, record.target, record.counter)
         with self.store.transaction() as tx:
             current = tx.requests.get(record.request_id).status
-            tx.requests.transition(
-                record.request_id,
-                expected=current,
-                status=next_status(current, RequestEvent.REJECTED),
-                at=now,
-                response_code=code.value,
-            )
-            tx.outbox.put(
-                record.originator,
-                OutboxKind.RESPONSE,
-                build_acknowledgement(
-                    request_id=request_id, response_code=code, at=now, signer=self.keys.dcc_signing
-                ),
-                at=now,
-                request_id=record.request_id,
-            )
+            self._end_request(tx, record, current, RequestEvent.REJECTED, code, now)
             tx.audit.append(
                 at=now,
                 actor=ACTOR,
@@ -549,6 +533,37 @@ class CosWorker:
                 subject=record.request_id,
                 details={"check": check, "response_code": code.value, "detail": detail[:500]},
             )
+
+    def _end_request(
+        self,
+        tx: Repositories,
+        record: RequestRecord,
+        expected: RequestStatus,
+        event: RequestEvent,
+        code: ResponseCode,
+        now: datetime,
+    ) -> None:
+        """Moves the request on by ``event`` with ``code`` and queues the DCC-signed answer
+        to its originator, in the caller's transaction (so both happen or neither)."""
+        tx.requests.transition(
+            record.request_id,
+            expected=expected,
+            status=next_status(expected, event),
+            at=now,
+            response_code=code.value,
+        )
+        tx.outbox.put(
+            record.originator,
+            OutboxKind.RESPONSE,
+            build_acknowledgement(
+                request_id=RequestId(record.originator, record.target, record.counter),
+                response_code=code,
+                at=now,
+                signer=self.keys.dcc_signing,
+            ),
+            at=now,
+            request_id=record.request_id,
+        )
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -639,25 +654,7 @@ class CosWorker:
                 return
             request_id = RequestId(record.originator, record.target, record.counter)
             outcome, code = no_response_outcome(request_id, awaiting_alert=awaiting_alert)
-            tx.requests.transition(
-                record.request_id,
-                expected=pending,
-                status=next_status(pending, outcome.event),
-                at=now,
-                response_code=code.value,
-            )
-            tx.outbox.put(
-                record.originator,
-                OutboxKind.RESPONSE,
-                build_acknowledgement(
-                    request_id=request_id,
-                    response_code=code,
-                    at=now,
-                    signer=self.keys.dcc_signing,
-                ),
-                at=now,
-                request_id=record.request_id,
-            )
+            self._end_request(tx, record, pending, outcome.event, code, now)
             tx.audit.append(
                 at=now,
                 actor=ACTOR,
