@@ -40,7 +40,7 @@ from openecos.eui import Eui64
 from openecos.migration.eligibility import IneligibleReason
 from openecos.migration.policy import ErrorClass
 from openecos.migration.record import MigrationStatus
-from openecos.store import emrr
+from openecos.store import emrr, enrolment
 from openecos.store.enums import UserRole
 from openecos.store.records import Mpid, Party, PartyUser
 from openecos.store.types import U64_BIAS
@@ -340,6 +340,7 @@ def load_estate(
 
     secondary = _secondary_ddl(conn) if defer_indexes else []
     emrr.set_triggers(conn, enabled=False)
+    enrolment.set_trigger(conn, enabled=False)  # it writes every meter's migration row itself
     for kind, name, table, _ in secondary:
         if kind == "fk":
             conn.exec_driver_sql(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
@@ -377,6 +378,7 @@ def load_estate(
     for kind, name, _, ddl in secondary:
         timed(f"{kind} {name}", lambda ddl=ddl: conn.exec_driver_sql(ddl))  # type: ignore[misc]
     emrr.set_triggers(conn, enabled=True)
+    enrolment.set_trigger(conn, enabled=True)
     timed("emrr counters (full count)", lambda: emrr.rebuild(conn))
     timed("analyze", lambda: [conn.exec_driver_sql(f"ANALYZE {t}") for t in _BULK_TABLES])
     return LoadTimings(tuple(parts))

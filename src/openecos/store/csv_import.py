@@ -35,7 +35,7 @@ from sqlalchemy import Connection, Table, select
 from sqlalchemy.exc import IntegrityError
 
 from openecos.eui import Eui64, InvalidEui
-from openecos.store import schema
+from openecos.store import emrr, schema
 from openecos.store.csv_reading import (
     RowError,
     RowErrors,
@@ -338,6 +338,7 @@ def _load_registrations(
             for _, reg in items
         ],
     )
+    emrr.registrations_changed(conn, (reg.mpxn for _, reg in items))
     return len(items)
 
 

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, func, insert, select, text
 
-from openecos.store import schema
+from openecos.store import emrr, enrolment, schema
 from openecos.store.engine import write_transaction
 from openecos.store.errors import StoreError
 
@@ -47,6 +47,8 @@ _LATER_TABLES = frozenset(
         *schema.SIMULATION_TABLES,
         *schema.SERVICE_STATE_TABLES,
         *schema.MIGRATION_ENGINE_TABLES,
+        *schema.EMRR_TABLES,
+        schema.migration_enrol,
     }
 )
 
@@ -67,6 +69,13 @@ def _create_service_state_tables(conn: Connection) -> None:
 
 def _create_migration_engine_tables(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=list(schema.MIGRATION_ENGINE_TABLES))
+
+
+def _install_emrr(conn: Connection) -> None:
+    for index in schema.EMRR_INDEXES:
+        index.create(conn, checkfirst=True)
+    # Tables on both databases; on PostgreSQL the counter triggers and a first count.
+    emrr.install(conn)
 
 
 _SQLITE_APPEND_ONLY = [
@@ -109,6 +118,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         5,
         "migration engine (per-meter migration state, regime history and approvals)",
         _create_migration_engine_tables,
+    ),
+    Migration(
+        6,
+        "EMRR counters (attribution, counts ledger kept by triggers on PostgreSQL, pending)",
+        _install_emrr,
+    ),
+    Migration(
+        7,
+        "enrolment queue (devices queued by a trigger on insert; devices with no row queued)",
+        enrolment.install,
     ),
 )
 

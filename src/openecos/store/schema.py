@@ -22,6 +22,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     Enum,
     ForeignKey,
     ForeignKeyConstraint,
@@ -154,6 +155,10 @@ registrations = Table(
     CheckConstraint(
         "effective_to IS NULL OR effective_to > effective_from", name="interval_not_empty"
     ),
+    # EMRR attribution (migration 6): the registrations whose interval began or ended
+    # between two refreshes (openecos.store.emrr.sync_attribution).
+    Index(None, "effective_from"),
+    Index(None, "effective_to"),
 )
 
 devices = Table(
@@ -426,7 +431,54 @@ regime_approvals = Table(
 #: Tables created by migration 5.
 MIGRATION_ENGINE_TABLES = (migration_meters, regime_changes, regime_approvals)
 
+# --- EMRR counters (migration 6) ---------------------------------------------------
+# openecos.store.emrr documents them: the supplier each meter counts under, the
+# append-only ledger of counts (kept by triggers on PostgreSQL), and the MPxNs whose
+# registrations were written since their meters were last attributed.
+
+emrr_attribution = Table(
+    "emrr_attribution",
+    metadata,
+    Column("device", String(16), primary_key=True),
+    Column("supplier", String(64), nullable=True),
+)
+
+emrr_counts = Table(
+    "emrr_counts",
+    metadata,
+    Column("supplier", String(64), nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("ineligible", String(32), nullable=True),
+    Column("migrated_on", Date, nullable=True),
+    Column("n", BigInteger, nullable=False),
+)
+
+emrr_pending = Table(
+    "emrr_pending",
+    metadata,
+    Column("mpxn", String(13), primary_key=True),
+)
+
+#: Tables created by migration 6.
+EMRR_TABLES = (emrr_attribution, emrr_counts, emrr_pending)
+# --- the enrolment queue (migration 7) ----------------------------------------------
+# Inventory devices the migration engine has yet to give a migration_meters row,
+# queued by a trigger on devices in the inserting transaction (openecos.store.enrolment).
+
+migration_enrol = Table(
+    "migration_enrol",
+    metadata,
+    Column("device", String(16), primary_key=True),
+)
+
+#: Indexes migration 6 adds to tables of migration 1 (step 1 of a new database makes them).
+EMRR_INDEXES = tuple(
+    i for i in registrations.indexes if i.columns.keys()[0] in ("effective_from", "effective_to")
+)
+
 __all__ = [
+    "EMRR_INDEXES",
+    "EMRR_TABLES",
     "MIGRATION_ENGINE_TABLES",
     "SERVICE_STATE_TABLES",
     "SIMULATION_TABLES",
@@ -435,7 +487,11 @@ __all__ = [
     "commands",
     "device_trust_anchors",
     "devices",
+    "emrr_attribution",
+    "emrr_counts",
+    "emrr_pending",
     "metadata",
+    "migration_enrol",
     "migration_meters",
     "mpids",
     "outbox",
