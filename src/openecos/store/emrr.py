@@ -51,18 +51,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openecos.eui import Eui64
-from openecos.migration.eligibility import IneligibleReason
-from openecos.migration.emrr import CountRow, DailyRow
-from openecos.migration.record import MigrationStatus
 from openecos.store import schema
 from openecos.store.records import utc
 from openecos.store.types import UtcDateTime
+
+if TYPE_CHECKING:
+    from openecos.migration.emrr import CountRow, DailyRow
 
 emrr_attribution, emrr_counts, emrr_pending = (
     schema.emrr_attribution,
@@ -72,7 +72,8 @@ emrr_attribution, emrr_counts, emrr_pending = (
 #: The EMRR tables (schema migration 6).
 EMRR_TABLES = schema.EMRR_TABLES
 
-_MIGRATED = MigrationStatus.MIGRATED.name
+#: MigrationStatus.MIGRATED by NAME, as migration_meters stores it (store/schema.py).
+_MIGRATED = "MIGRATED"
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('openecos.emrr:' || current_schema()))"
 _TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('openecos.emrr:' || current_schema()))"
 
@@ -246,6 +247,12 @@ def _day(value: Any) -> date:
 
 
 def _rows(raw: Iterable[Any]) -> tuple[list[CountRow], list[DailyRow]]:
+    # Imported here: the repositories import this module for the writers' notes, and
+    # openecos.migration imports the store (a cycle at import time, not at call time).
+    from openecos.migration.eligibility import IneligibleReason
+    from openecos.migration.emrr import CountRow, DailyRow
+    from openecos.migration.record import MigrationStatus
+
     counts: dict[tuple[str | None, str, str | None], int] = {}
     daily: dict[tuple[str | None, date], int] = {}
     for supplier, status, ineligible, migrated_on, n in raw:
