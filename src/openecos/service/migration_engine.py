@@ -56,6 +56,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from openecos.gbcs.codes import KeyUsage
@@ -541,6 +542,19 @@ def _sql_order(order: Sequence[OrderField]) -> tuple[list[Any], bool]:
         elif f is OrderField.MODEL:
             expressions.append(d.c.model)
             join = True
+        elif f is OrderField.REGION:
+            expressions.append(d.c.region.asc().nulls_last())  # meters of no region last
+            join = True
+        elif f is OrderField.SUPPLIER:
+            # The supplier EMRR counts the meter under (kept current by enrolment and
+            # sync_attribution); meters registered to nobody last.
+            attributed = schema.emrr_attribution
+            supplier = (
+                select(attributed.c.supplier)
+                .where(attributed.c.device == mm.c.device)
+                .scalar_subquery()
+            )
+            expressions.append(supplier.asc().nulls_last())
     return expressions, join
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy import Connection, Engine, func, insert, inspect, select, text
 
 from openecos.store import emrr, enrolment, schema
 from openecos.store.engine import write_transaction
@@ -78,6 +78,17 @@ def _install_emrr(conn: Connection) -> None:
     emrr.install(conn)
 
 
+def _add_region(conn: Connection) -> None:
+    # A database created at version 8 or later has the column from step 1 (which
+    # creates the current metadata's tables); an older one gains it here.
+    if "region" in {c["name"] for c in inspect(conn).get_columns("devices")}:
+        return
+    conn.exec_driver_sql(
+        "ALTER TABLE devices ADD COLUMN region VARCHAR(2) "
+        f"CONSTRAINT ck_devices_region CHECK ({schema.REGION_CHECK})"
+    )
+
+
 _SQLITE_APPEND_ONLY = [
     f"""CREATE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log
         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"""
@@ -129,6 +140,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "enrolment queue (devices queued by a trigger on insert; devices with no row queued)",
         enrolment.install,
     ),
+    Migration(8, "devices.region: the meter's GSP group (_A ... _P), optional", _add_region),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

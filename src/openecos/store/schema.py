@@ -161,6 +161,11 @@ registrations = Table(
     Index(None, "effective_to"),
 )
 
+#: GB's 14 GSP groups (the distribution areas), the values of ``devices.region``. There
+#: is no ``_I`` or ``_O``.
+GSP_GROUPS = ("_A", "_B", "_C", "_D", "_E", "_F", "_G", "_H", "_J", "_K", "_L", "_M", "_N", "_P")
+REGION_CHECK = "region IS NULL OR region IN ({})".format(", ".join(f"'{g}'" for g in GSP_GROUPS))
+
 devices = Table(
     "devices",
     metadata,
@@ -173,6 +178,8 @@ devices = Table(
     Column("firmware_version", String(8), nullable=True),
     Column("credential_state", _enum(CosCredentialState, "cos_state"), nullable=False),
     Column("born_ecos", Boolean(create_constraint=True, name="born_ecos"), nullable=False),
+    # Migration 8: the meter's GSP group (optional; the engine may order starts by it).
+    Column("region", String(2), CheckConstraint(REGION_CHECK, name="region"), nullable=True),
     Index(None, "credential_state", "status", "eui"),
 )
 
@@ -479,6 +486,7 @@ EMRR_INDEXES = tuple(
 __all__ = [
     "EMRR_INDEXES",
     "EMRR_TABLES",
+    "GSP_GROUPS",
     "MIGRATION_ENGINE_TABLES",
     "SERVICE_STATE_TABLES",
     "SIMULATION_TABLES",
