@@ -393,6 +393,8 @@ def load_estate(
     emrr.set_triggers(conn, enabled=True)
     enrolment.set_trigger(conn, enabled=True)
     timed("emrr counters (full count)", lambda: emrr.rebuild(conn))
+    # Each meter was attributed to its supplier at as_of: the first sync starts from there.
+    emrr.mark_attributed(conn, spec.as_of)
     timed("analyze", lambda: [conn.exec_driver_sql(f"ANALYZE {t}") for t in _BULK_TABLES])
     return LoadTimings(tuple(parts))
 

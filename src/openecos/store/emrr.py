@@ -438,6 +438,17 @@ def registrations_changed(conn: Connection, mpxns: Iterable[str]) -> None:
 ATTRIBUTED_AT = "emrr.attributed_at"
 
 
+def mark_attributed(conn: Connection, at: datetime) -> None:
+    """Records that every meter's attribution is its registered supplier at ``at`` (a bulk
+    load that wrote them itself), so the next sync looks only at what changed since."""
+    when = utc("at", at)
+    state = schema.service_state
+    conn.execute(delete(state).where(state.c.name == ATTRIBUTED_AT))
+    conn.execute(
+        insert(state).values(name=ATTRIBUTED_AT, document=when.isoformat(), updated_at=when)
+    )
+
+
 def sync_attribution(conn: Connection, at: datetime) -> int:
     """Brings every meter's attribution to its registered supplier at ``at``; returns moves.
 
