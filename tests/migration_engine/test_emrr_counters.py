@@ -4,13 +4,16 @@ report is the recount itself, on PostgreSQL the counters kept by triggers)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
+from typer.testing import CliRunner
 
+from openecos.cli import app as cli
 from openecos.migration import MigrationStatus, report_from_counts
 from openecos.network import MeterFaults
 from openecos.service.migration_delivery import FaultPlan
@@ -196,3 +199,36 @@ def test_the_migrated_database_counts_what_was_there_before_the_counters(
 
 def test_the_triggers_name_the_migrated_status_as_the_table_stores_it() -> None:
     assert MigrationStatus.MIGRATED.name == emrr._MIGRATED
+
+
+def _add_to_ledger(world: World, supplier: str, n: int) -> None:
+    """A delta row no meter change made: visible only to a reader of the counters."""
+    with world.store.engine.begin() as conn:
+        conn.execute(
+            insert(schema.emrr_counts).values(
+                supplier=supplier, status="ELIGIBLE", ineligible=None, migrated_on=None, n=n
+            )
+        )
+
+
+@pytest.mark.postgres
+def test_the_cli_report_reads_the_counters_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    w = make_world(tmp_path, pg_url, meters=6)
+    try:
+        w.configure()
+        w.start()
+        drive(w, w.engine())
+        runner = CliRunner()
+
+        def estate() -> int:
+            result = runner.invoke(cli, ["report", "emrr", "--store", w.url, "--supplier", "A"])
+            assert result.exit_code == 0, result.output
+            return int(json.loads(result.output)["estate"])
+
+        assert estate() == 3
+        _add_to_ledger(w, "A", 2)
+        assert estate() == 5  # a recount would still say 3
+        _add_to_ledger(w, "A", -2)
+        assert estate() == 3
+    finally:
+        w.close()
