@@ -5,6 +5,7 @@ report is the recount itself, on PostgreSQL the counters kept by triggers)."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -230,5 +231,44 @@ def test_the_cli_report_reads_the_counters_on_postgresql(tmp_path: Path, pg_url:
         assert estate() == 5  # a recount would still say 3
         _add_to_ledger(w, "A", -2)
         assert estate() == 3
+    finally:
+        w.close()
+
+
+@pytest.mark.postgres
+def test_two_first_syncs_at_once_both_succeed(tmp_path: Path, pg_url: str) -> None:
+    # Two engine processes starting together both find no sync instant and both sync.
+    w = make_world(tmp_path, pg_url, meters=4)
+    try:
+        w.configure()
+        drive(w, w.engine())  # enrolled (attributed), but never synced: no instant yet
+        with w.store.engine.begin() as conn:
+            state = schema.service_state
+            conn.execute(delete(state).where(state.c.name == emrr.ATTRIBUTED_AT))
+            conn.execute(delete(schema.emrr_attribution))
+        now = w.clock.now()
+        first = w.store.engine.connect()
+        first.begin()
+        assert emrr.sync_attribution(first, now) == 4  # holds the attribution rows
+        errors: list[BaseException] = []
+
+        def second() -> None:
+            try:
+                with w.store.engine.begin() as conn:
+                    emrr.sync_attribution(conn, now)  # waits for the first, then upserts
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(1.0)
+        assert thread.is_alive()  # waiting on the first one's rows
+        first.commit()
+        first.close()
+        thread.join(30)
+        assert not thread.is_alive() and errors == []
+        assert sorted(w.mig.report_rows(now)[0], key=repr) == sorted(
+            w.mig.recount_rows(now)[0], key=repr
+        )
     finally:
         w.close()

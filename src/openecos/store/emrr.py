@@ -10,12 +10,24 @@ change of a meter's row, and the report reads a few hundred rows
 
 Which supplier a meter counts under is kept in ``emrr_attribution`` (device →
 the party registered as its supplier, so a party with several MPIDs is one
-supplier, as in :meth:`openecos.store.migration.MigrationRepository.count_rows`),
-not recomputed from registrations by each trigger: the
-counter a change subtracts from must be the one its earlier change added to,
-and registrations change by date without any write. :func:`refresh_attribution`
-re-attributes meters to their registered supplier at a given instant (a
-meter with no row counts under no supplier, ``None``).
+supplier, as in :func:`openecos.store.migration_report.recount_rows`), not
+recomputed from registrations by each trigger: the counter a change subtracts
+from must be the one its earlier change added to, and registrations change by
+date without any write. It is kept current on both databases (the engine also
+orders starts by it):
+
+- at enrolment, in the transaction that inserts the meter's row
+  (:func:`attribute_devices`, before the row, so its INSERT counts it there);
+- every writer of registrations (the repository, the CSV import, a device
+  whose MPxN changes) notes the MPxNs it wrote in ``emrr_pending``, in its own
+  transaction (:func:`registrations_changed`): a writer has no clock, and a
+  registration may start in the future;
+- :func:`sync_attribution` at a given instant re-attributes the noted MPxNs'
+  meters and those whose registration began or ended since the previous sync
+  (the instant kept in ``service_state``; the first sync re-attributes every
+  meter, :func:`refresh_attribution`). Every report on PostgreSQL runs it first
+  (:mod:`openecos.store.migration_report`), and so does the engine every
+  ``emrr_every``. A meter with no registration counts under no supplier (``None``).
 
 Exactness under concurrency, on PostgreSQL:
 
@@ -41,9 +53,11 @@ Exactness under concurrency, on PostgreSQL:
 :func:`recount_rows` is the same figures by a full scan; tests compare the
 two after concurrent writers (``tests/scale``).
 
-Installing: :func:`install` creates the tables and triggers (for a schema
-migration step; idempotent) and :func:`rebuild` recomputes the counters from
-a full scan (after a bulk load with the triggers off, or to repair).
+Installing: schema migration 6 calls :func:`install`, which creates the
+tables and triggers (idempotent) and counts the rows present;
+:func:`rebuild` recomputes the counters from a full scan (after a bulk load
+with the triggers off, or to repair). The engine folds the ledger every
+``emrr_every`` (:func:`compact`, one process at a time).
 """
 
 from __future__ import annotations
@@ -53,7 +67,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
+from sqlalchemy import Connection, bindparam, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from openecos.eui import Eui64
@@ -346,6 +360,7 @@ _ATTRIBUTE_PG = """
     )
     INSERT INTO emrr_attribution (device, supplier)
     SELECT c.device, c.supplier FROM changed c LEFT JOIN locked l ON l.device = c.device
+    ORDER BY c.device  -- every writer of attribution rows locks them in device order
     ON CONFLICT (device) DO UPDATE SET supplier = excluded.supplier
     """
 
@@ -441,11 +456,17 @@ ATTRIBUTED_AT = "emrr.attributed_at"
 def mark_attributed(conn: Connection, at: datetime) -> None:
     """Records that every meter's attribution is its registered supplier at ``at`` (a bulk
     load that wrote them itself), so the next sync looks only at what changed since."""
-    when = utc("at", at)
-    state = schema.service_state
-    conn.execute(delete(state).where(state.c.name == ATTRIBUTED_AT))
+    _put_attributed_at(conn, utc("at", at))
+
+
+def _put_attributed_at(conn: Connection, when: datetime) -> None:
+    # An upsert: two processes making a database's first sync at once both write it.
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    values = {"document": when.isoformat(), "updated_at": when}
     conn.execute(
-        insert(state).values(name=ATTRIBUTED_AT, document=when.isoformat(), updated_at=when)
+        dialect.insert(schema.service_state)
+        .values(name=ATTRIBUTED_AT, **values)
+        .on_conflict_do_update(index_elements=["name"], set_=values)
     )
 
 
@@ -469,9 +490,7 @@ def sync_attribution(conn: Connection, at: datetime) -> int:
     moved = attribute_mpxns(conn, pending, when)
     if previous is None:
         moved += refresh_attribution(conn, when)
-        conn.execute(
-            insert(state).values(name=ATTRIBUTED_AT, document=when.isoformat(), updated_at=when)
-        )
+        _put_attributed_at(conn, when)
         return moved
     last = datetime.fromisoformat(str(previous))
     low, high = min(last, when), max(last, when)
@@ -485,9 +504,5 @@ def sync_attribution(conn: Connection, at: datetime) -> int:
             low=low,
             high=high,
         )
-    conn.execute(
-        update(state)
-        .where(state.c.name == ATTRIBUTED_AT)
-        .values(document=when.isoformat(), updated_at=when)
-    )
+    _put_attributed_at(conn, when)
     return moved
