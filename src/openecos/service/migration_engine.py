@@ -525,7 +525,7 @@ def _busy_with_6_23(record: MeterMigration, now: datetime, policy: Any) -> Meter
 
 
 def _sql_order(order: Sequence[OrderField]) -> tuple[list[Any], bool]:
-    """SQL sort expressions for ``order`` (settings refuse fields SQL cannot sort by)."""
+    """SQL sort expressions for ``order`` (any :class:`OrderField`; no region/supplier last)."""
     mm, d = schema.migration_meters, schema.devices
     expressions: list[Any] = []
     join = False
