@@ -289,6 +289,68 @@ def test_a_success_naming_another_certificate_is_a_mismatch_resolved_by_a_read(
     assert world.store.devices.get(world.meters[0]).credential_state is CosCredentialState.TCOS
 
 
+def test_a_meter_reporting_another_failure_status_is_retried_then_escalated(
+    world: World,
+) -> None:
+    # The meter authenticates the 0x0106, changes nothing and signs statusCode other (127).
+    engine = world.engine(plan=_tcos_only(MeterFaults(), rejected=1.0))
+    drive(world, engine)
+    device = world.meters[0]
+    record = world.mig.get(device)
+    assert record is not None
+    assert (record.status, record.reason, record.error) == (
+        S.EXCEPTION,
+        Reason.RETRY_BUDGET_SPENT,
+        ErrorClass.REJECTED,
+    )
+    assert record.total_attempts == 2 and record.reads == 0  # definitive: never read
+    assert record.credentials is CredentialKnowledge.TCOS
+    assert world.store.devices.get(device).credential_state is CosCredentialState.TCOS
+    assert _cell(world, device) == pki().entry("tcos-ds").certificate.der
+    assert [s for _, s in _commands(world, device, TCOS_PARTY)] == [CommandStatus.FAILED] * 2
+    answered = [
+        e.details
+        for e in world.store.audit.entries(subject=device.hex)
+        if e.action == "migration.answered"
+    ]
+    assert [(a["error"], a["to"]) for a in answered] == [
+        ("REJECTED", "RETRY_WAIT"),
+        ("REJECTED", "EXCEPTION"),
+    ]
+
+
+def test_a_rejection_once_is_followed_by_a_migration_on_the_retry(world: World) -> None:
+    # Seeded so that some meter's first 0x0106 is rejected and its retry is not.
+    plan = _tcos_only(MeterFaults(), rejected=0.5, seed=7)
+    drive(world, world.engine(plan=plan))
+    recovered = 0
+    for device in world.meters:
+        record = world.mig.get(device)
+        assert record is not None
+        answered = [
+            (e.details.get("error"), e.details["to"])
+            for e in world.store.audit.entries(subject=device.hex)
+            if e.action == "migration.answered"
+        ]
+        if record.status is S.MIGRATED and record.total_attempts == 2:
+            assert answered == [("REJECTED", "RETRY_WAIT"), (None, "MIGRATED")]
+            recovered += 1
+        elif record.status is S.EXCEPTION:
+            assert answered == [("REJECTED", "RETRY_WAIT"), ("REJECTED", "EXCEPTION")]
+        else:
+            assert (record.status, answered) == (S.MIGRATED, [(None, "MIGRATED")])
+    assert recovered, "the seed rejects no first attempt alone: choose another"
+
+
+def test_every_error_class_is_proven_end_to_end_in_this_module() -> None:
+    import inspect
+    import sys
+
+    source = inspect.getsource(sys.modules[__name__])
+    proven = {c for c in ErrorClass if f'"{c.name}"' in source or f"ErrorClass.{c.name}" in source}
+    assert proven == set(ErrorClass)
+
+
 def test_no_record_ever_lacks_a_reason_or_a_next_step(world: World) -> None:
     plan = FaultPlan(
         MeterFaults(no_response=0.2, busy=0.2, malformed_response=0.1, reboot=0.1), seed=3

@@ -142,3 +142,27 @@ def test_an_exception_is_seen_and_acted_on_over_http(
     assert (meter["status"], meter["actor"], meter["note"]) == ("held", "ops", "call the supplier")
     one = client.get("/api/emrr", params={"supplier": "B"}).json()
     assert one["scope"] == "B" and one["categories"]["exception"] == 1  # B is registered now
+
+
+@pytest.mark.postgres
+def test_emrr_over_http_reads_the_counters_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    from sqlalchemy import insert
+
+    from openecos.store import schema
+
+    meters = {m: CosCredentialState.TCOS for m in SPARE_METERS[:3]}
+    env: Environment = make_environment(tmp_path, pg_url, meters)
+    runtime = runtime_for(env, ManualClock(NOW), run_workers=False)
+    try:
+        with running_server(runtime) as http:
+            before = http.get("/api/emrr").json()[0]
+            with runtime.store.engine.begin() as conn:  # a delta no meter change made
+                conn.execute(
+                    insert(schema.emrr_counts).values(
+                        supplier=None, status="ELIGIBLE", ineligible=None, migrated_on=None, n=4
+                    )
+                )
+            after = http.get("/api/emrr").json()[0]
+            assert after["estate"] == before["estate"] + 4  # a recount would not see it
+    finally:
+        runtime.close()

@@ -235,3 +235,36 @@ def test_large_device_file_imports_in_one_transaction(store: Store) -> None:
     result = import_devices(store, devices_csv(lines))
     assert result.ok and result.imported == 20_000
     assert sum(store.devices.count_by_credential_state().values()) == 20_000
+
+
+def _regions(store: Store) -> dict[int, str | None]:
+    from sqlalchemy import select
+
+    from openecos.store import schema
+
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(schema.devices.c.eui, schema.devices.c.region)).all()
+    return {int.from_bytes(r.eui.value, "big") - 0x00DB_0000_0000_0000: r.region for r in rows}
+
+
+def test_the_optional_region_column_sets_each_meters_gsp_group(store: Store) -> None:
+    header = HEADER + ",region"
+    lines = [device_line(0) + ",_A", device_line(1) + ",p", device_line(2) + ","]
+    result = import_devices(store, devices_csv(lines, header=header))
+    assert result.ok, result.errors
+    assert _regions(store) == {0: "_A", 1: "_P", 2: None}
+
+
+def test_a_file_without_the_region_column_still_imports(store: Store) -> None:
+    result = import_devices(store, devices_csv([device_line(0)]))
+    assert result.ok and _regions(store) == {0: None}
+
+
+@pytest.mark.parametrize("region", ["_I", "_O", "_Q", "A1", "North"])
+def test_a_region_that_is_not_a_gsp_group_refuses_the_file(store: Store, region: str) -> None:
+    header = HEADER + ",region"
+    lines = [device_line(0) + ",_B", device_line(1) + f",{region}"]
+    result = import_devices(store, devices_csv(lines, header=header))
+    assert not result.ok and result.imported == 0
+    assert [(e.row, e.column) for e in result.errors] == [(3, "region")]
+    assert _regions(store) == {}

@@ -87,3 +87,31 @@ def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path: obje
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
     finally:
         engine.dispose()
+
+
+def test_a_database_from_before_the_region_column_gains_it(db_url: str) -> None:
+    from sqlalchemy import text
+
+    from openecos.store.engine import write_transaction
+
+    engine = open_engine(db_url)
+    try:
+        with write_transaction(engine) as conn:
+            schema.schema_version.create(conn)
+            for step in MIGRATIONS[:7]:
+                step.apply(conn)
+                conn.execute(
+                    insert(schema.schema_version).values(
+                        version=step.version,
+                        description=step.description,
+                        applied_at=datetime(2026, 1, 1, tzinfo=UTC),
+                    )
+                )
+            # Version 7 as an older OpenECoS made it: devices without the column.
+            if "region" in {c["name"] for c in inspect(conn).get_columns("devices")}:
+                conn.execute(text("ALTER TABLE devices DROP COLUMN region"))
+        assert migrate(engine) == LATEST_VERSION
+        columns = {c["name"] for c in inspect(engine).get_columns("devices")}
+        assert "region" in columns
+    finally:
+        engine.dispose()

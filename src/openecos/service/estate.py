@@ -106,6 +106,13 @@ class SimulatedEstate:
         """A command reaches ``device``; None when no such meter is on the network."""
         return self._step(device, now, lambda s: handle(s, message, now, self.profile, busy=busy))
 
+    def deliver_with(
+        self, device: Eui64, now: datetime, apply: Callable[[MeterState], Transition]
+    ) -> Transition | None:
+        """A command reaches ``device`` and ``apply`` is the meter's reaction (fault
+        injection, :mod:`openecos.service.migration_delivery`); None when no such meter."""
+        return self._step(device, now, apply)
+
     def advance(self, device: Eui64, now: datetime) -> Transition | None:
         """Time passes for ``device`` (its held command runs if due)."""
         return self._step(device, now, lambda s: advance(s, now, self.profile))

@@ -17,16 +17,33 @@ lost response, a truncated one, and, beyond the WAN's set, a response whose
 signature was damaged) happen when the engine reads the output
 (:meth:`FaultPlan.return_leg`), since the estate's outputs are durable the
 moment the meter sends them (:mod:`openecos.service.estate`).
+
+Beyond the WAN's set, ``rejected`` is a meter that authenticates a CS02b
+command, changes nothing and reports statusCode ``other`` (127) for every
+cell, in a response it signs itself: EMEHRA's REJECTED class ("the meter
+reported another failure status"). The simulated meter never chooses that
+status, so the fault builds the answer from the meter's own busy answer
+(same seq numbers, same cells, nothing replaced) with the status changed.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 
+from openecos.device import MeterProfile, MeterState, Transition, handle
+from openecos.device.messages import cs02b_response
+from openecos.device.state import MeterOutput
 from openecos.eui import Eui64
+from openecos.gbcs import (
+    StatusCode,
+    UpdateSecurityCredentialsResponse,
+    decode_frame,
+    decode_payload,
+)
 from openecos.network import MeterFault, MeterFaults
 from openecos.service.clock import Clock
 from openecos.service.estate import SimulatedEstate
@@ -51,6 +68,9 @@ class FaultPlan:
 
     faults: MeterFaults = field(default_factory=MeterFaults)
     bad_signature: float = 0.0
+    rejected: float = 0.0
+    """Rate of CS02b commands answered with statusCode ``other`` (module docstring),
+    drawn for commands that meet no fault of :class:`MeterFaults`."""
     seed: int = 0
     originators: frozenset[Eui64] | None = None
     """Only commands from these parties meet faults (None: every command)."""
@@ -63,8 +83,8 @@ class FaultPlan:
         )
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.bad_signature <= 1.0:
-            raise ValueError("bad_signature is a probability")
+        if not 0.0 <= self.bad_signature <= 1.0 or not 0.0 <= self.rejected <= 1.0:
+            raise ValueError("bad_signature and rejected are probabilities")
 
     def roll(self, device: Eui64, party: Eui64, counter: int, salt: bytes = b"") -> float:
         data = (
@@ -82,6 +102,14 @@ class FaultPlan:
         if not self.applies(device, party):
             return None
         return self.faults.draw(self.roll(device, party, counter))
+
+    def rejects(self, device: Eui64, party: Eui64, counter: int) -> bool:
+        """Whether the meter answers the command ``(party, counter)`` with ``other``."""
+        return (
+            self.rejected > 0.0
+            and self.applies(device, party)
+            and self.roll(device, party, counter, b"rejected") < self.rejected
+        )
 
     def return_leg(self, output: SimulatedOutput) -> tuple[bytes | None, ReturnFault | None]:
         """The answer as the engine receives it (``None``: lost), and the fault applied."""
@@ -130,8 +158,40 @@ class EstateDelivery:
             return True  # it broke on receipt: the command is simply never answered
         if fault is MeterFault.REBOOT:
             return self.estate.reboot(device, now) is not None
+        if fault is None and self.plan.rejects(device, party, counter):
+            profile = self.estate.profile
+            react = partial(_answer_other, message=message, now=now, profile=profile)
+            return self.estate.deliver_with(device, now, react) is not None
         transition = self.estate.deliver(device, message, now, busy=fault is MeterFault.BUSY)
         return transition is not None
+
+
+def _answer_other(
+    state: MeterState, *, message: bytes, now: datetime, profile: MeterProfile
+) -> Transition:
+    """The meter's busy answer (authenticated, nothing changed) with every cell ``other``."""
+    transition = handle(state, message, now, profile, busy=True)
+    outputs = tuple(_as_other(state, o, profile) for o in transition.outputs)
+    return replace(transition, outputs=outputs)
+
+
+def _as_other(state: MeterState, output: MeterOutput, profile: MeterProfile) -> MeterOutput:
+    frame = decode_frame(output.message)
+    content = decode_payload(frame)
+    if not isinstance(content, UpdateSecurityCredentialsResponse):
+        return output
+    outcome = content.execution_outcome
+    if outcome is None:
+        return output
+    other = tuple(replace(r, status_code=StatusCode.OTHER) for r in outcome.replacement_outcomes)
+    return cs02b_response(
+        state,
+        profile,
+        recipient=output.recipient,
+        originator_counter=output.originator_counter,
+        message_code=frame.apdu.message_code,
+        outcome=replace(outcome, replacement_outcomes=other),
+    )
 
 
 __all__ = ["NO_FAULTS", "EstateDelivery", "FaultPlan", "ReturnFault"]

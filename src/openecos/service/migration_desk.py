@@ -17,8 +17,9 @@ audit log (who, what, why):
   inventory like a confirmed answer does;
 - status (:meth:`MigrationDesk.status`): counts by status, run state, rate over
   the trailing hour and the ETA at that rate;
-- EMRR (:meth:`MigrationDesk.emrr`): counts aggregated in SQL by the party
-  registered for each meter's MPxN now, then
+- EMRR (:meth:`MigrationDesk.emrr`): counts by the party registered for each
+  meter's MPxN now (the counters on PostgreSQL, a recount on SQLite:
+  :mod:`openecos.store.migration_report`), then
   :func:`openecos.migration.report_from_counts` (a supplier's report holds its
   meters only).
 """
@@ -277,8 +278,7 @@ class MigrationDesk:
         """Reports for ``suppliers`` (None in the tuple: overall); default: overall + each."""
         now = self.clock.now()
         repo = migration_repository(self.store)
-        rows = repo.count_rows(now)
-        daily = repo.daily_rows(now)
+        rows, daily = repo.report_rows(now)
         day = as_of or now.date()
         scopes = suppliers if suppliers is not None else (None, *suppliers_of(rows))
         return [

@@ -6,10 +6,12 @@ is due, each piece a claim of due rows of ``migration_meters``
 number of engine processes share the work and a killed one's rows are taken
 over when their lease runs out):
 
-1. *enrol*: inventory devices with no row get one, from
-   :func:`openecos.migration.assess` (eligible, or ineligible with the reason
-   EMRR counts); born-ECoS meters are ineligible (BORN_ECOS, on ECoS) from
-   day one and are never sent anything;
+1. *enrol*: inventory devices queued on insert (:mod:`openecos.store.enrolment`)
+   get a row, from :func:`openecos.migration.assess` (eligible, or ineligible
+   with the reason EMRR counts), and an EMRR attribution to their registered
+   supplier; born-ECoS meters are ineligible (BORN_ECOS, on ECoS) from
+   day one and are never sent anything; every ``emrr_every`` the EMRR
+   attribution is brought to now and the counter ledger folded;
 2. *reassess* ineligible rows whose ``next_at`` has come;
 3. *answers*: meters' answers to 0x0106 and CS02a (:mod:`.migration_answers`);
 4. *time-outs*: a command or read unanswered by its deadline
@@ -54,9 +56,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from openecos.eui import Eui64
 from openecos.gbcs.codes import KeyUsage
 from openecos.migration import (
     Eligibility,
@@ -101,6 +103,8 @@ from openecos.store import (
     CommandStatus,
     NotFound,
     Store,
+    emrr,
+    enrolment,
     schema,
 )
 from openecos.store.migration import (
@@ -131,8 +135,8 @@ class EngineConfig:
     batch: int = 64
     lease: timedelta = timedelta(seconds=30)
     enrol_batch: int = 5_000
-    enrol_every: timedelta = timedelta(seconds=60)
-    """How often to look for inventory devices with no migration row once none were left."""
+    emrr_every: timedelta = timedelta(seconds=60)
+    """How often to bring EMRR attribution to now and fold the counter ledger."""
     command: MigrationCommandConfig = field(default_factory=MigrationCommandConfig)
     plan: FaultPlan = NO_FAULTS
     crash_at: str | None = None
@@ -169,8 +173,7 @@ class MigrationEngine(RecoverySteps):
             plan=self.config.plan,
             device_keys=self.device_keys,
         )
-        self._enrol_after: Eui64 | None = None
-        self._enrol_idle_until: datetime | None = None
+        self._emrr_due: datetime | None = None
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -183,6 +186,7 @@ class MigrationEngine(RecoverySteps):
         settings = self.settings()
         regime = self.regimes.current()
         done = self.enrol(settings, regime)
+        self.emrr_upkeep()
         done += self.reassess_due(settings, regime)
         done += self.answers.process(self.clock.now())
         done += self.time_out_due(settings)
@@ -217,34 +221,55 @@ class MigrationEngine(RecoverySteps):
     # -- 1. enrolment -------------------------------------------------------------------------
 
     def enrol(self, settings: MigrationSettings, regime: Regime) -> int:
-        """Gives up to ``enrol_batch`` unassessed inventory devices a migration row."""
+        """Gives up to ``enrol_batch`` queued inventory devices a migration row.
+
+        The queue (:mod:`openecos.store.enrolment`) is filled by the database as
+        devices are inserted, so nothing rescans the inventory; popping, assessing,
+        attributing to the registered supplier (EMRR) and inserting the rows are one
+        transaction, so a crash leaves the devices queued.
+        """
         now = self.clock.now()
-        if self._enrol_idle_until is not None and now < self._enrol_idle_until:
-            return 0
-        rows = self.mig.unassessed(after=self._enrol_after, limit=self.config.enrol_batch)
-        if not rows:
-            if self._enrol_after is None:
-                self._enrol_idle_until = now + self.config.enrol_every
-            self._enrol_after = None
-            return 0
-        devices = [device_of(r) for r in rows]
-        wire = self.mig.commands_on_the_wire([d.eui for d in devices])
         policy = settings.policy.policy()
-        records = []
-        for device in devices:
-            verdict = assess(
-                device,
-                command_in_flight=wire.get(device.eui) in WIRE_COMMAND_STATUSES,
-                approved=settings.approved,
-                config=settings.eligibility,
-            )
-            record = new_record(device.eui, verdict, now, policy)
-            if regime is Regime.ENDURING:
-                record = tcos_retired(record, now, policy)
-            records.append(record)
-        added = self.mig.insert_many(records)
-        self._enrol_after = devices[-1].eui
-        return max(added, 1)
+        with migration_transaction(self.store) as mtx:
+            popped, rows = enrolment.take(mtx.connection, self.config.enrol_batch)
+            if not popped:
+                return 0
+            devices = [device_of(r) for r in rows]
+            wire = mtx.mig.commands_on_the_wire([d.eui for d in devices])
+            records = []
+            for device in devices:
+                verdict = assess(
+                    device,
+                    command_in_flight=wire.get(device.eui) in WIRE_COMMAND_STATUSES,
+                    approved=settings.approved,
+                    config=settings.eligibility,
+                )
+                record = new_record(device.eui, verdict, now, policy)
+                if regime is Regime.ENDURING:
+                    record = tcos_retired(record, now, policy)
+                records.append(record)
+            # Before the rows: their INSERT trigger counts them under this supplier.
+            emrr.attribute_devices(mtx.connection, [d.eui for d in devices], now)
+            mtx.mig.insert_many(records)
+        return popped
+
+    def emrr_upkeep(self) -> None:
+        """Every ``emrr_every``: EMRR attribution brought to now, the counter ledger folded.
+
+        Registrations that begin or end with the calendar change nobody's row, so
+        :func:`openecos.store.emrr.sync_attribution` moves those meters here (a report
+        does it too); :func:`openecos.store.emrr.compact` keeps the ledger a row per key
+        (PostgreSQL; one process at a time, the others skip). Housekeeping: not counted
+        as work.
+        """
+        now = self.clock.now()
+        if self._emrr_due is not None and now < self._emrr_due:
+            return
+        self._emrr_due = now + self.config.emrr_every
+        self.mig.sync_attribution(now)
+        if self.store.engine.dialect.name == "postgresql":
+            with self.store.engine.begin() as conn:
+                emrr.compact(conn)
 
     # -- 2. reassessment ----------------------------------------------------------------------
 
@@ -500,7 +525,7 @@ def _busy_with_6_23(record: MeterMigration, now: datetime, policy: Any) -> Meter
 
 
 def _sql_order(order: Sequence[OrderField]) -> tuple[list[Any], bool]:
-    """SQL sort expressions for ``order`` (settings refuse fields SQL cannot sort by)."""
+    """SQL sort expressions for ``order`` (any :class:`OrderField`; no region/supplier last)."""
     mm, d = schema.migration_meters, schema.devices
     expressions: list[Any] = []
     join = False
@@ -517,6 +542,19 @@ def _sql_order(order: Sequence[OrderField]) -> tuple[list[Any], bool]:
         elif f is OrderField.MODEL:
             expressions.append(d.c.model)
             join = True
+        elif f is OrderField.REGION:
+            expressions.append(d.c.region.asc().nulls_last())  # meters of no region last
+            join = True
+        elif f is OrderField.SUPPLIER:
+            # The supplier EMRR counts the meter under (kept current by enrolment and
+            # sync_attribution); meters registered to nobody last.
+            attributed = schema.emrr_attribution
+            supplier = (
+                select(attributed.c.supplier)
+                .where(attributed.c.device == mm.c.device)
+                .scalar_subquery()
+            )
+            expressions.append(supplier.asc().nulls_last())
     return expressions, join
 
 

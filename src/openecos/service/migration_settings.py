@@ -48,10 +48,9 @@ from openecos.store import DeviceType, Repositories, Store
 
 SETTINGS_DOCUMENT = "migration.settings"
 RUN_DOCUMENT = "migration.run"
-#: Order fields the engine can sort by in SQL (the inventory has no supplier or region column).
-SQL_ORDER_FIELDS = frozenset(
-    {OrderField.RETRY, OrderField.DUE_AT, OrderField.EUI, OrderField.MANUFACTURER, OrderField.MODEL}
-)
+#: Order fields the engine can sort by in SQL: every one (region is ``devices.region``, the
+#: supplier the one EMRR attributes the meter to).
+SQL_ORDER_FIELDS = frozenset(OrderField)
 
 
 class SettingsInvalid(OpenEcosError, ValueError):

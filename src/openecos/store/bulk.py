@@ -2,10 +2,10 @@
 
 Theory of operation. Every row is a pure function of the meter's index ``i``
 and an :class:`EstateSpec`: the device EUI is ``first_device + i``, the meter
-is an ESME with an MPAN or a GSME with an MPRN, its supplier, migration status
-(by the spec's weights), ineligible reason and migration day are drawn from a
-multiplicative hash of ``i``. Nothing is random and nothing is written to
-disk: :func:`load_estate` streams generated text straight into
+is an ESME with an MPAN or a GSME with an MPRN, its supplier, region (GSP
+group), migration status (by the spec's weights), ineligible reason and
+migration day are drawn from a multiplicative hash of ``i``. Nothing is
+random and nothing is written to disk: :func:`load_estate` streams generated text straight into
 ``COPY ... FROM STDIN`` for ``devices``, ``registrations``,
 ``migration_meters`` (the engine's per-meter state, schema migration 5) and
 ``emrr_attribution`` (each meter under its registered supplier's party, as
@@ -40,9 +40,10 @@ from openecos.eui import Eui64
 from openecos.migration.eligibility import IneligibleReason
 from openecos.migration.policy import ErrorClass
 from openecos.migration.record import MigrationStatus
-from openecos.store import emrr
+from openecos.store import emrr, enrolment
 from openecos.store.enums import UserRole
 from openecos.store.records import Mpid, Party, PartyUser
+from openecos.store.schema import GSP_GROUPS
 from openecos.store.types import U64_BIAS
 
 _S = MigrationStatus
@@ -122,7 +123,18 @@ def _hash(i: int) -> int:
 class _Meter:
     """The facts of meter ``i`` that every table's row is built from."""
 
-    __slots__ = ("day", "eui", "gas", "i", "ineligible", "mpid", "mpxn", "party", "status")
+    __slots__ = (
+        "day",
+        "eui",
+        "gas",
+        "i",
+        "ineligible",
+        "mpid",
+        "mpxn",
+        "party",
+        "region",
+        "status",
+    )
 
     def __init__(self, spec: EstateSpec, statuses: list[MigrationStatus], i: int) -> None:
         h = _hash(i)
@@ -136,6 +148,7 @@ class _Meter:
         self.status = statuses[(h >> 16) % len(statuses)]
         self.ineligible = _INELIGIBLE[(h >> 24) % len(_INELIGIBLE)]
         self.day = (h >> 4) % spec.migration_days
+        self.region = GSP_GROUPS[(h >> 12) % len(GSP_GROUPS)]
 
 
 def _statuses(spec: EstateSpec) -> list[MigrationStatus]:
@@ -166,12 +179,12 @@ def _device_line(spec: EstateSpec, m: _Meter) -> str:
     )
     state = "ECOS" if migrated else "TCOS"
     make = f"MFR{m.i % 5}\tM{m.i % 7}\t0102030{m.i % 4}"
-    return f"{m.eui}\t{kind}\t{status}\t{m.mpxn}\t{make}\t{state}\tf\n"
+    return f"{m.eui}\t{kind}\t{status}\t{m.mpxn}\t{make}\t{state}\tf\t{m.region}\n"
 
 
 DEVICE_COLUMNS = (
     "eui, device_type, status, mpxn, manufacturer, model, firmware_version, "
-    "credential_state, born_ecos"
+    "credential_state, born_ecos, region"
 )
 REGISTRATION_COLUMNS = "mpxn, supplier_mpid, effective_from"
 MIGRATION_COLUMNS = (
@@ -340,6 +353,7 @@ def load_estate(
 
     secondary = _secondary_ddl(conn) if defer_indexes else []
     emrr.set_triggers(conn, enabled=False)
+    enrolment.set_trigger(conn, enabled=False)  # it writes every meter's migration row itself
     for kind, name, table, _ in secondary:
         if kind == "fk":
             conn.exec_driver_sql(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
@@ -377,7 +391,10 @@ def load_estate(
     for kind, name, _, ddl in secondary:
         timed(f"{kind} {name}", lambda ddl=ddl: conn.exec_driver_sql(ddl))  # type: ignore[misc]
     emrr.set_triggers(conn, enabled=True)
+    enrolment.set_trigger(conn, enabled=True)
     timed("emrr counters (full count)", lambda: emrr.rebuild(conn))
+    # Each meter was attributed to its supplier at as_of: the first sync starts from there.
+    emrr.mark_attributed(conn, spec.as_of)
     timed("analyze", lambda: [conn.exec_driver_sql(f"ANALYZE {t}") for t in _BULK_TABLES])
     return LoadTimings(tuple(parts))
 

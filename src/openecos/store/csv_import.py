@@ -12,7 +12,10 @@ File formats (header row required, columns in any order, names case-blind):
 
 - devices: ``eui, device_type, status, mpxn, manufacturer, model,
   firmware_version, credential_state, born_ecos`` (DUIS names for type and
-  status; ``TCOS``/``ECOS``; ``true``/``false``; empty mpxn/firmware = none).
+  status; ``TCOS``/``ECOS``; ``true``/``false``; empty mpxn/firmware = none),
+  and optionally ``region``: the GSP group of the meter's distribution area
+  (``_A`` … ``_P``, :data:`openecos.store.schema.GSP_GROUPS`; empty = none),
+  which the migration engine may order starts by.
 - registrations: ``mpxn, supplier_mpid, effective_from, effective_to``
   (ISO 8601 with offset, or a date meaning 00:00 UK time; empty
   ``effective_to`` = open).
@@ -35,7 +38,7 @@ from sqlalchemy import Connection, Table, select
 from sqlalchemy.exc import IntegrityError
 
 from openecos.eui import Eui64, InvalidEui
-from openecos.store import schema
+from openecos.store import emrr, schema
 from openecos.store.csv_reading import (
     RowError,
     RowErrors,
@@ -43,6 +46,7 @@ from openecos.store.csv_reading import (
     optional,
     parse_bool,
     parse_instant,
+    parse_region,
     read_rows,
 )
 from openecos.store.devices import device_values
@@ -64,6 +68,8 @@ DEVICE_COLUMNS = (
     "credential_state",
     "born_ecos",
 )
+#: Device columns a file may leave out.
+DEVICE_OPTIONAL_COLUMNS = ("region",)
 REGISTRATION_COLUMNS = ("mpxn", "supplier_mpid", "effective_from", "effective_to")
 PARTICIPANT_COLUMNS = ("party_id", "party_name", "user_id", "user_roles", "mpid", "mpid_role")
 
@@ -148,6 +154,8 @@ def _run(
     source: Source,
     columns: tuple[str, ...],
     load: Callable[[Connection, Iterable[tuple[int, dict[str, str]]], RowErrors], int],
+    *,
+    optional: tuple[str, ...] = (),
 ) -> ImportResult:
     started = time.perf_counter()
     errors = RowErrors()
@@ -165,7 +173,8 @@ def _run(
     imported = 0
     try:
         with write_transaction(store.engine) as conn:
-            imported = load(conn, counted(read_rows(source, columns, errors)), errors)
+            rows_read = read_rows(source, columns, errors, optional_columns=optional)
+            imported = load(conn, counted(rows_read), errors)
             if errors:
                 raise _Refused
     except _Refused:
@@ -228,17 +237,21 @@ def _same(value: Any) -> Any:
 
 def import_devices(store: Store, source: Source) -> ImportResult:
     """Imports a device inventory CSV, all or nothing."""
-    return _run("devices", store, source, DEVICE_COLUMNS, _load_devices)
+    return _run(
+        "devices", store, source, DEVICE_COLUMNS, _load_devices, optional=DEVICE_OPTIONAL_COLUMNS
+    )
 
 
 def _load_devices(
     conn: Connection, rows: Iterable[tuple[int, dict[str, str]]], errors: RowErrors
 ) -> int:
     devices: list[Device] = []
+    regions: dict[Eui64, str | None] = {}
     row_of: dict[Eui64, int] = {}
     for number, values in rows:
         r = _Row(number, values, errors)
         eui = r.field("eui", _eui)
+        region = r.field("region", parse_region)
         device_type = r.field("device_type", _enum(DeviceType))
         status = r.field("status", _enum(DeviceStatus))
         state = r.field("credential_state", _enum(CosCredentialState))
@@ -262,12 +275,17 @@ def _load_devices(
             continue
         row_of[device.eui] = number
         devices.append(device)
+        regions[device.eui] = region
     if errors:
         return 0
     try:
         # Optimistic: insert, and only look for the clashing rows if the database refuses.
         with conn.begin_nested():
-            _bulk_insert(conn, schema.devices, [device_values(d) for d in devices])
+            _bulk_insert(
+                conn,
+                schema.devices,
+                [device_values(d) | {"region": regions[d.eui]} for d in devices],
+            )
     except IntegrityError:
         for eui in sorted(_existing(conn, schema.devices.c.eui, list(row_of))):
             errors.add(row_of[eui], "eui", f"device {eui} already exists")
@@ -338,6 +356,7 @@ def _load_registrations(
             for _, reg in items
         ],
     )
+    emrr.registrations_changed(conn, (reg.mpxn for _, reg in items))
     return len(items)
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
+from openecos.store.schema import GSP_GROUPS
+
 #: The csv module's default field limit; longer fields are row errors.
 MAX_FIELD = 131_072
 #: At most this many errors are kept in a result (the count is exact).
@@ -70,12 +72,17 @@ def _open(source: Source) -> BinaryIO:
 
 
 def read_rows(
-    source: Source, columns: tuple[str, ...], errors: RowErrors
+    source: Source,
+    columns: tuple[str, ...],
+    errors: RowErrors,
+    *,
+    optional_columns: tuple[str, ...] = (),
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """Yields data rows as dicts over exactly ``columns``; defects go to ``errors``.
 
     A header that lacks a column, repeats one or has an unknown one stops the
-    read after reporting every header defect (row 1).
+    read after reporting every header defect (row 1). ``optional_columns`` may
+    be left out of the header; a row then has ``""`` for them.
     """
     binary = _open(source)
     text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
@@ -87,8 +94,9 @@ def read_rows(
                 errors.add(1, None, "the file is empty: a header row is required")
             return
         names = [name.strip().lower() for name in header]
-        if not _header_ok(names, columns, errors):
+        if not _header_ok(names, columns, optional_columns, errors):
             return
+        absent = {name: "" for name in optional_columns if name not in names}
         row_number = 1
         while True:
             row_number += 1
@@ -106,7 +114,7 @@ def read_rows(
             values = dict(zip(names, fields, strict=True))
             if _bad_bytes(row_number, values, errors):
                 continue
-            yield row_number, values
+            yield row_number, values | absent
     finally:
         text.detach()
         if isinstance(source, (str, Path)):
@@ -123,7 +131,9 @@ def _next(reader: Iterator[list[str]], row_number: int, errors: RowErrors) -> li
         return _UNREADABLE
 
 
-def _header_ok(names: list[str], columns: tuple[str, ...], errors: RowErrors) -> bool:
+def _header_ok(
+    names: list[str], columns: tuple[str, ...], optional: tuple[str, ...], errors: RowErrors
+) -> bool:
     before = errors.count
     seen: set[str] = set()
     for name in names:
@@ -131,7 +141,7 @@ def _header_ok(names: list[str], columns: tuple[str, ...], errors: RowErrors) ->
             errors.add(1, None, "header is not valid UTF-8")
         elif name in seen:
             errors.add(1, name, "column appears twice")
-        elif name not in columns:
+        elif name not in columns and name not in optional:
             errors.add(1, name[:64], "unexpected column")
         seen.add(name)
     for name in columns:
@@ -155,6 +165,17 @@ def _bad_bytes(row: int, values: dict[str, str], errors: RowErrors) -> bool:
 def optional(value: str) -> str | None:
     value = value.strip()
     return value or None
+
+
+def parse_region(value: str) -> str | None:
+    """A GSP group (``_A`` ... ``_P``; ``A`` is read as ``_A``), or None when empty."""
+    text = value.strip().upper()
+    if not text:
+        return None
+    group = text if text.startswith("_") else f"_{text}"
+    if group not in GSP_GROUPS:
+        raise ValueError(f"not a GSP group (_A ... _P, no _I or _O): {value[:40]!r}")
+    return group
 
 
 def parse_bool(value: str) -> bool:

@@ -16,7 +16,7 @@ from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from openecos.eui import Eui64
-from openecos.store import schema
+from openecos.store import emrr, schema
 from openecos.store._base import Repository, integrity_kind
 from openecos.store.enums import CosCredentialState, DeviceStatus, DeviceType
 from openecos.store.errors import DuplicateKey, NotFound, StaleState
@@ -89,6 +89,12 @@ class DeviceRepository(Repository):
             done = conn.execute(
                 update(_d).where(_d.c.eui == device.eui).values(**device_values(device))
             )
+            if done.rowcount == 1:
+                # Its MPxN may have changed: EMRR counts it under that MPxN's supplier.
+                if device.mpxn is None:
+                    emrr.attribute(conn, {device.eui: None})
+                else:
+                    emrr.registrations_changed(conn, [device.mpxn])
         if done.rowcount != 1:
             raise NotFound(f"no device {device.eui}")
 

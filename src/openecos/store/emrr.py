@@ -10,12 +10,24 @@ change of a meter's row, and the report reads a few hundred rows
 
 Which supplier a meter counts under is kept in ``emrr_attribution`` (device →
 the party registered as its supplier, so a party with several MPIDs is one
-supplier, as in :meth:`openecos.store.migration.MigrationRepository.count_rows`),
-not recomputed from registrations by each trigger: the
-counter a change subtracts from must be the one its earlier change added to,
-and registrations change by date without any write. :func:`refresh_attribution`
-re-attributes meters to their registered supplier at a given instant (a
-meter with no row counts under no supplier, ``None``).
+supplier, as in :func:`openecos.store.migration_report.recount_rows`), not
+recomputed from registrations by each trigger: the counter a change subtracts
+from must be the one its earlier change added to, and registrations change by
+date without any write. It is kept current on both databases (the engine also
+orders starts by it):
+
+- at enrolment, in the transaction that inserts the meter's row
+  (:func:`attribute_devices`, before the row, so its INSERT counts it there);
+- every writer of registrations (the repository, the CSV import, a device
+  whose MPxN changes) notes the MPxNs it wrote in ``emrr_pending``, in its own
+  transaction (:func:`registrations_changed`): a writer has no clock, and a
+  registration may start in the future;
+- :func:`sync_attribution` at a given instant re-attributes the noted MPxNs'
+  meters and those whose registration began or ended since the previous sync
+  (the instant kept in ``service_state``; the first sync re-attributes every
+  meter, :func:`refresh_attribution`). Every report on PostgreSQL runs it first
+  (:mod:`openecos.store.migration_report`), and so does the engine every
+  ``emrr_every``. A meter with no registration counts under no supplier (``None``).
 
 Exactness under concurrency, on PostgreSQL:
 
@@ -41,58 +53,41 @@ Exactness under concurrency, on PostgreSQL:
 :func:`recount_rows` is the same figures by a full scan; tests compare the
 two after concurrent writers (``tests/scale``).
 
-Installing: :func:`install` creates the tables and triggers (for a schema
-migration step; idempotent) and :func:`rebuild` recomputes the counters from
-a full scan (after a bulk load with the triggers off, or to repair).
+Installing: schema migration 6 calls :func:`install`, which creates the
+tables and triggers (idempotent) and counts the rows present;
+:func:`rebuild` recomputes the counters from a full scan (after a bulk load
+with the triggers off, or to repair). The engine folds the ledger every
+``emrr_every`` (:func:`compact`, one process at a time).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    Date,
-    MetaData,
-    String,
-    Table,
-    text,
-)
+from sqlalchemy import Connection, bindparam, delete, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 
 from openecos.eui import Eui64
-from openecos.migration.eligibility import IneligibleReason
-from openecos.migration.emrr import CountRow, DailyRow
-from openecos.migration.record import MigrationStatus
+from openecos.store import schema
 from openecos.store.records import utc
+from openecos.store.types import UtcDateTime
 
-#: The EMRR tables. Their own metadata until a schema migration step adopts them.
-emrr_metadata = MetaData()
+if TYPE_CHECKING:
+    from openecos.migration.emrr import CountRow, DailyRow
 
-emrr_attribution = Table(
-    "emrr_attribution",
-    emrr_metadata,
-    Column("device", String(16), primary_key=True),
-    Column("supplier", String(64), nullable=True),
+emrr_attribution, emrr_counts, emrr_pending = (
+    schema.emrr_attribution,
+    schema.emrr_counts,
+    schema.emrr_pending,
 )
+#: The EMRR tables (schema migration 6).
+EMRR_TABLES = schema.EMRR_TABLES
 
-emrr_counts = Table(
-    "emrr_counts",
-    emrr_metadata,
-    Column("supplier", String(64), nullable=True),
-    Column("status", String(32), nullable=False),
-    Column("ineligible", String(32), nullable=True),
-    Column("migrated_on", Date, nullable=True),
-    Column("n", BigInteger, nullable=False),
-)
-
-EMRR_TABLES = (emrr_attribution, emrr_counts)
-
-_MIGRATED = MigrationStatus.MIGRATED.name
+#: MigrationStatus.MIGRATED by NAME, as migration_meters stores it (store/schema.py).
+_MIGRATED = "MIGRATED"
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('openecos.emrr:' || current_schema()))"
 _TRY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('openecos.emrr:' || current_schema()))"
 
@@ -187,7 +182,7 @@ def install(conn: Connection) -> None:
     rows present: call inside the transaction that creates the table, or
     :func:`rebuild` afterwards.
     """
-    emrr_metadata.create_all(conn, checkfirst=True)
+    schema.metadata.create_all(conn, tables=list(EMRR_TABLES), checkfirst=True)
     if conn.dialect.name != "postgresql":
         return
     for name, table, event, body in _TRIGGERS:
@@ -266,6 +261,12 @@ def _day(value: Any) -> date:
 
 
 def _rows(raw: Iterable[Any]) -> tuple[list[CountRow], list[DailyRow]]:
+    # Imported here: the repositories import this module for the writers' notes, and
+    # openecos.migration imports the store (a cycle at import time, not at call time).
+    from openecos.migration.eligibility import IneligibleReason
+    from openecos.migration.emrr import CountRow, DailyRow
+    from openecos.migration.record import MigrationStatus
+
     counts: dict[tuple[str | None, str, str | None], int] = {}
     daily: dict[tuple[str | None, date], int] = {}
     for supplier, status, ineligible, migrated_on, n in raw:
@@ -338,39 +339,170 @@ def attribute(conn: Connection, suppliers: Mapping[Eui64, str | None]) -> None:
         )
 
 
+_WANTED = """
+    SELECT d.eui AS device, p.party_id AS supplier
+    FROM devices d
+    LEFT JOIN registrations r ON r.mpxn = d.mpxn AND r.effective_from <= :at
+         AND (r.effective_to IS NULL OR r.effective_to > :at)
+    LEFT JOIN mpids p ON p.mpid = r.supplier_mpid
+    WHERE {where}"""
+
+_ATTRIBUTE_PG = """
+    WITH wanted AS ({wanted}),
+    changed AS MATERIALIZED (
+        SELECT w.device, w.supplier FROM wanted w
+        LEFT JOIN emrr_attribution a ON a.device = w.device
+        WHERE a.device IS NULL OR a.supplier IS DISTINCT FROM w.supplier
+    ),
+    locked AS (
+        SELECT m.device FROM migration_meters m JOIN changed c ON c.device = m.device
+        ORDER BY m.device FOR SHARE OF m
+    )
+    INSERT INTO emrr_attribution (device, supplier)
+    SELECT c.device, c.supplier FROM changed c LEFT JOIN locked l ON l.device = c.device
+    ORDER BY c.device  -- every writer of attribution rows locks them in device order
+    ON CONFLICT (device) DO UPDATE SET supplier = excluded.supplier
+    """
+
+_ATTRIBUTE_SQLITE = """
+    INSERT INTO emrr_attribution (device, supplier)
+    SELECT w.device, w.supplier FROM ({wanted}) w
+    LEFT JOIN emrr_attribution a ON a.device = w.device
+    WHERE a.device IS NULL OR a.supplier IS NOT w.supplier
+    ON CONFLICT (device) DO UPDATE SET supplier = excluded.supplier
+    """
+
+#: How many devices or MPxNs one attribution statement names (bind parameter limits).
+_CHUNK = 5_000
+#: Above this many MPxNs written at once, the next sync re-attributes every meter.
+_MANY = 50_000
+
+
+def _attribute_where(conn: Connection, where: str, at: datetime, **params: Any) -> int:
+    """Attributes the devices ``where`` selects (SQL over ``d``, a ``devices`` row) at ``at``.
+
+    Set-based, for meters with or without a migration row (an attribution
+    made before the row exists is what the row's INSERT trigger counts
+    under). On PostgreSQL the migration rows of the meters that move are
+    locked first (``FOR SHARE``, module docstring). Returns the devices moved.
+    """
+    template = _ATTRIBUTE_PG if conn.dialect.name == "postgresql" else _ATTRIBUTE_SQLITE
+    statement = text(template.format(wanted=_WANTED.format(where=where)))
+    values = {"at": utc("at", at), **params}
+    for name, value in values.items():
+        if isinstance(value, list):
+            statement = statement.bindparams(bindparam(name, expanding=True))
+        elif isinstance(value, datetime):  # stored as the store's UTC type stores them
+            statement = statement.bindparams(bindparam(name, type_=UtcDateTime))
+    done = conn.execute(statement, values)
+    return int(done.rowcount or 0)
+
+
+def attribute_devices(conn: Connection, devices: Sequence[Eui64], at: datetime) -> int:
+    """Attributes ``devices`` to their registered supplier at ``at`` (e.g. at enrolment)."""
+    moved = 0
+    names = sorted({d.hex for d in devices})
+    for start in range(0, len(names), _CHUNK):
+        moved += _attribute_where(conn, "d.eui IN :devices", at, devices=names[start:][:_CHUNK])
+    return moved
+
+
+def attribute_mpxns(conn: Connection, mpxns: Sequence[str], at: datetime) -> int:
+    """Attributes the devices serving ``mpxns`` at ``at`` (their registrations changed)."""
+    moved = 0
+    names = sorted(set(mpxns))
+    for start in range(0, len(names), _CHUNK):
+        moved += _attribute_where(conn, "d.mpxn IN :mpxns", at, mpxns=names[start:][:_CHUNK])
+    return moved
+
+
 def refresh_attribution(conn: Connection, at: datetime) -> int:
     """Re-attributes every meter to its registered supplier at ``at``; returns meters moved.
 
     The registered supplier is the party holding the MPID of the registration
-    of the device's MPxN covering ``at`` (store/registrations.py). PostgreSQL only; a batch
-    job over the whole estate, locking the meter rows it moves.
+    of the device's MPxN covering ``at`` (store/registrations.py). A batch job
+    over the whole estate, locking the meter rows it moves; the incremental
+    path is :func:`sync_attribution`.
     """
-    instant = utc("at", at)
-    moved = conn.execute(
-        text(
-            """
-            WITH wanted AS (
-                SELECT d.eui AS device, p.party_id AS supplier
-                FROM devices d
-                JOIN migration_meters m ON m.device = d.eui
-                LEFT JOIN registrations r ON r.mpxn = d.mpxn AND r.effective_from <= :at
-                     AND (r.effective_to IS NULL OR r.effective_to > :at)
-                LEFT JOIN mpids p ON p.mpid = r.supplier_mpid
-            ),
-            changed AS (
-                SELECT w.device, w.supplier FROM wanted w
-                LEFT JOIN emrr_attribution a ON a.device = w.device
-                WHERE a.device IS NULL OR a.supplier IS DISTINCT FROM w.supplier
-            ),
-            locked AS (
-                SELECT m.device FROM migration_meters m JOIN changed c ON c.device = m.device
-                ORDER BY m.device FOR SHARE OF m
-            )
-            INSERT INTO emrr_attribution (device, supplier)
-            SELECT c.device, c.supplier FROM changed c JOIN locked l ON l.device = c.device
-            ON CONFLICT (device) DO UPDATE SET supplier = excluded.supplier
-            """
-        ),
-        {"at": instant},
+    return _attribute_where(conn, "TRUE", at)
+
+
+def registrations_changed(conn: Connection, mpxns: Iterable[str]) -> None:
+    """Notes, in the writer's transaction, that the registrations of ``mpxns`` were written.
+
+    Called by every writer of registrations (the repository, the CSV import);
+    :func:`sync_attribution` re-attributes their devices at its own instant
+    (a writer has no clock, and a registration may start in the future).
+    """
+    names = sorted(set(mpxns))
+    if not names:
+        return
+    if len(names) > _MANY:
+        # A feed this size: one full re-attribution at the next sync is cheaper.
+        state = schema.service_state
+        conn.execute(delete(state).where(state.c.name == ATTRIBUTED_AT))
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(
+        dialect.insert(emrr_pending).on_conflict_do_nothing(index_elements=["mpxn"]),
+        [{"mpxn": m} for m in names],
     )
-    return int(moved.rowcount or 0)
+
+
+#: The service_state document holding the instant attribution is correct for.
+ATTRIBUTED_AT = "emrr.attributed_at"
+
+
+def mark_attributed(conn: Connection, at: datetime) -> None:
+    """Records that every meter's attribution is its registered supplier at ``at`` (a bulk
+    load that wrote them itself), so the next sync looks only at what changed since."""
+    _put_attributed_at(conn, utc("at", at))
+
+
+def _put_attributed_at(conn: Connection, when: datetime) -> None:
+    # An upsert: two processes making a database's first sync at once both write it.
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    values = {"document": when.isoformat(), "updated_at": when}
+    conn.execute(
+        dialect.insert(schema.service_state)
+        .values(name=ATTRIBUTED_AT, **values)
+        .on_conflict_do_update(index_elements=["name"], set_=values)
+    )
+
+
+def sync_attribution(conn: Connection, at: datetime) -> int:
+    """Brings every meter's attribution to its registered supplier at ``at``; returns moves.
+
+    Incremental, in the caller's transaction: (1) the MPxNs whose registrations
+    were written since (``emrr_pending``, taken with ``DELETE ... RETURNING`` so two
+    processes never both take one); (2) the MPxNs with a registration that began
+    or ended between the instant of the previous sync (``service_state``
+    :data:`ATTRIBUTED_AT`, locked) and ``at`` (indexed on ``effective_from`` and
+    ``effective_to``). The first sync of a database re-attributes every meter.
+    """
+    when = utc("at", at)
+    state = schema.service_state
+    query = select(state.c.document).where(state.c.name == ATTRIBUTED_AT)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    previous = conn.execute(query).scalar()
+    pending = list(conn.execute(delete(emrr_pending).returning(emrr_pending.c.mpxn)).scalars())
+    moved = attribute_mpxns(conn, pending, when)
+    if previous is None:
+        moved += refresh_attribution(conn, when)
+        _put_attributed_at(conn, when)
+        return moved
+    last = datetime.fromisoformat(str(previous))
+    low, high = min(last, when), max(last, when)
+    if low != high:
+        moved += _attribute_where(
+            conn,
+            """d.mpxn IN (SELECT mpxn FROM registrations
+                          WHERE (effective_from > :low AND effective_from <= :high)
+                             OR (effective_to > :low AND effective_to <= :high))""",
+            when,
+            low=low,
+            high=high,
+        )
+    _put_attributed_at(conn, when)
+    return moved

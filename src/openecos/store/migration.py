@@ -24,19 +24,9 @@ lease_until        claim whose lease ran out is taken over by the next claimer
 
 Indexes: ``(status, next_at)`` serves the claims (the due rows of a few
 statuses, earliest first) and the in-flight count; ``(status, ineligible)``
-serves the EMRR counts. The EMRR aggregation (:meth:`MigrationRepository.count_rows`)
-is, in SQL::
-
-    SELECT m.party_id AS supplier, mm.status, mm.ineligible, count(*)
-    FROM migration_meters mm JOIN devices d ON d.eui = mm.device
-    LEFT JOIN registrations r ON r.mpxn = d.mpxn AND r.effective_from <= :now
-         AND (r.effective_to IS NULL OR r.effective_to > :now)
-    LEFT JOIN mpids m ON m.mpid = r.supplier_mpid
-    GROUP BY 1, 2, 3
-
-(``status`` 'MIGRATED' rows grouped by ``since``'s date give the daily series).
-The supplier is the *party* registered for the meter's MPxN now, so a party
-with several MPIDs gets one report ("split suppliers", docs/ecos-domain.md §S).
+serves the EMRR counts. The EMRR figures (:meth:`MigrationRepository.report_rows`)
+and the enrolment queries live in :mod:`openecos.store.migration_report` and
+:mod:`openecos.store.enrolment`.
 
 Claims (:meth:`MigrationRepository.claim`) pick due rows with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (any number of engine processes)
@@ -59,7 +49,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -89,7 +79,7 @@ from openecos.migration.record import (
     MigrationStatus,
     Reason,
 )
-from openecos.store import schema
+from openecos.store import migration_report, schema
 from openecos.store._base import Executor, Repository
 from openecos.store.commands import _command as _command_of
 from openecos.store.engine import write_transaction
@@ -100,7 +90,7 @@ from openecos.store.records import U64_MAX, CommandRecord, Device, utc
 from openecos.store.simulated import SimulatedOutput
 
 _mm, _d, _cmd = schema.migration_meters, schema.devices, schema.commands
-_reg, _mp, _audit = schema.registrations, schema.mpids, schema.audit_log
+_audit = schema.audit_log
 _o = schema.sim_meter_outputs
 
 #: The commands whose answers the migration engine processes: 0x0106 and the CS02a read.
@@ -353,75 +343,30 @@ class MigrationRepository(Repository):
 
     def count_rows(self, now: datetime) -> list[CountRow]:
         """EMRR counts per (registered supplier party now, status, ineligible reason)."""
-        supplier = self._supplier_join(now)
-        query = (
-            select(supplier.c.party_id, _mm.c.status, _mm.c.ineligible, func.count())
-            .select_from(_mm.join(supplier, supplier.c.eui == _mm.c.device, isouter=True))
-            .group_by(supplier.c.party_id, _mm.c.status, _mm.c.ineligible)
-        )
-        with self._db.read() as conn:
-            rows = conn.execute(query).all()
-        return [
-            CountRow(
-                r[0],
-                MigrationStatus[r[1]],
-                None if r[2] is None else IneligibleReason[r[2]],
-                int(r[3]),
-            )
-            for r in rows
-        ]
+        return self.report_rows(now)[0]
 
     def daily_rows(self, now: datetime) -> list[DailyRow]:
         """Confirmed migrations per (registered supplier party now, day)."""
-        supplier = self._supplier_join(now)
-        day = (
-            func.date(_mm.c.since)
-            if self._db.dialect == "sqlite"
-            else func.date(func.timezone("UTC", _mm.c.since))
-        )
-        query = (
-            select(supplier.c.party_id, day, func.count())
-            .select_from(_mm.join(supplier, supplier.c.eui == _mm.c.device, isouter=True))
-            .where(_mm.c.status == MigrationStatus.MIGRATED.name)
-            .group_by(supplier.c.party_id, day)
-        )
-        with self._db.read() as conn:
-            rows = conn.execute(query).all()
-        return [DailyRow(r[0], _as_date(r[1]), int(r[2])) for r in rows]
+        return self.report_rows(now)[1]
 
-    def _supplier_join(self, now: datetime) -> Any:
-        when = utc("now", now)
-        return (
-            select(_d.c.eui, _mp.c.party_id)
-            .select_from(
-                _d.join(
-                    _reg,
-                    and_(
-                        _reg.c.mpxn == _d.c.mpxn,
-                        _reg.c.effective_from <= when,
-                        or_(_reg.c.effective_to.is_(None), _reg.c.effective_to > when),
-                    ),
-                    isouter=True,
-                ).join(_mp, _mp.c.mpid == _reg.c.supplier_mpid, isouter=True)
-            )
-            .subquery("supplier")
-        )
+    def report_rows(self, now: datetime) -> tuple[list[CountRow], list[DailyRow]]:
+        """Both EMRR aggregates at ``now``: counters on PostgreSQL, a recount on SQLite
+        (:mod:`openecos.store.migration_report`)."""
+        return migration_report.report_rows(self._db, now)
+
+    def recount_rows(self, now: datetime) -> tuple[list[CountRow], list[DailyRow]]:
+        """Both EMRR aggregates by a full scan, suppliers from the registrations at ``now``."""
+        return migration_report.recount_rows(self._db, now)
+
+    def sync_attribution(self, now: datetime) -> int:
+        """Brings each meter's EMRR supplier to ``now``; returns the meters moved."""
+        return migration_report.sync_attribution(self._db, now)
 
     # -- devices the engine has not assessed ----------------------------------------------------
 
     def unassessed(self, *, after: Eui64 | None, limit: int) -> list[Any]:
-        """Inventory devices with no migration row, in EUI order after ``after``."""
-        query = (
-            select(_d)
-            .select_from(_d.join(_mm, _mm.c.device == _d.c.eui, isouter=True))
-            .where(_mm.c.device.is_(None))
-            .order_by(_d.c.eui)
-            .limit(limit)
-        )
-        if after is not None:
-            query = query.where(_d.c.eui > after)
-        with self._db.read() as conn:
-            return list(conn.execute(query).all())
+        """Inventory devices with no migration row, in EUI order after ``after`` (full scan)."""
+        return migration_report.unassessed(self._db, after=after, limit=limit)
 
     def commands_on_the_wire(self, devices: Sequence[Eui64]) -> dict[Eui64, CommandStatus]:
         """For each of ``devices``, the status of its credential-changing command in flight."""
@@ -797,14 +742,6 @@ def _as_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value))
-
-
-def _as_date(value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
 
 
 __all__ = [

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, func, insert, select, text
+from sqlalchemy import Connection, Engine, func, insert, inspect, select, text
 
-from openecos.store import schema
+from openecos.store import emrr, enrolment, schema
 from openecos.store.engine import write_transaction
 from openecos.store.errors import StoreError
 
@@ -47,6 +47,8 @@ _LATER_TABLES = frozenset(
         *schema.SIMULATION_TABLES,
         *schema.SERVICE_STATE_TABLES,
         *schema.MIGRATION_ENGINE_TABLES,
+        *schema.EMRR_TABLES,
+        schema.migration_enrol,
     }
 )
 
@@ -67,6 +69,24 @@ def _create_service_state_tables(conn: Connection) -> None:
 
 def _create_migration_engine_tables(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=list(schema.MIGRATION_ENGINE_TABLES))
+
+
+def _install_emrr(conn: Connection) -> None:
+    for index in schema.EMRR_INDEXES:
+        index.create(conn, checkfirst=True)
+    # Tables on both databases; on PostgreSQL the counter triggers and a first count.
+    emrr.install(conn)
+
+
+def _add_region(conn: Connection) -> None:
+    # A database created at version 8 or later has the column from step 1 (which
+    # creates the current metadata's tables); an older one gains it here.
+    if "region" in {c["name"] for c in inspect(conn).get_columns("devices")}:
+        return
+    conn.exec_driver_sql(
+        "ALTER TABLE devices ADD COLUMN region VARCHAR(2) "
+        f"CONSTRAINT ck_devices_region CHECK ({schema.REGION_CHECK})"
+    )
 
 
 _SQLITE_APPEND_ONLY = [
@@ -110,6 +130,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         "migration engine (per-meter migration state, regime history and approvals)",
         _create_migration_engine_tables,
     ),
+    Migration(
+        6,
+        "EMRR counters (attribution, counts ledger kept by triggers on PostgreSQL, pending)",
+        _install_emrr,
+    ),
+    Migration(
+        7,
+        "enrolment queue (devices queued by a trigger on insert; devices with no row queued)",
+        enrolment.install,
+    ),
+    Migration(8, "devices.region: the meter's GSP group (_A ... _P), optional", _add_region),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

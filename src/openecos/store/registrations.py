@@ -10,7 +10,9 @@ No-overlap is checked on every write while holding a lock that serialises
 writers of registration data: ``SHARE ROW EXCLUSIVE`` on the table on
 PostgreSQL (it conflicts with itself and not with readers), ``BEGIN
 IMMEDIATE`` on SQLite. Registration feeds are batch updates, so serialising
-their writers costs nothing that matters. An MPAN's supplier MPID must have
+their writers costs nothing that matters. Every write also notes its MPxNs
+for EMRR (:func:`openecos.store.emrr.registrations_changed`, same transaction),
+so each meter is reported under the supplier registered for it. An MPAN's supplier MPID must have
 market role IS and an MPRN's role GS.
 """
 
@@ -23,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from openecos.store import schema
+from openecos.store import emrr, schema
 from openecos.store._base import Repository
 from openecos.store.enums import UserRole
 from openecos.store.errors import (
@@ -100,6 +102,7 @@ class RegistrationRepository(Repository):
                     conn.execute(insert(_reg).values(**_values(r)))
                 except IntegrityError as exc:  # same (mpxn, effective_from) in this batch
                     raise OverlappingRegistration(f"{r.mpxn}: overlapping intervals") from exc
+            emrr.registrations_changed(conn, (r.mpxn for r in items))
 
     def change_supplier(self, mpxn: str, supplier_mpid: str, effective_from: datetime) -> None:
         """A change of supplier at ``effective_from``: ends the interval covering
@@ -126,6 +129,7 @@ class RegistrationRepository(Repository):
                 update(_reg).where(_overlapping(mpxn, start, None)).values(effective_to=start)
             )
             conn.execute(insert(_reg).values(**_values(new)))
+            emrr.registrations_changed(conn, [mpxn])
 
     def at(self, mpxn: str, instant: datetime) -> Registration | None:
         """The registration covering ``instant`` (half-open), or None."""

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     Enum,
     ForeignKey,
     ForeignKeyConstraint,
@@ -154,7 +155,16 @@ registrations = Table(
     CheckConstraint(
         "effective_to IS NULL OR effective_to > effective_from", name="interval_not_empty"
     ),
+    # EMRR attribution (migration 6): the registrations whose interval began or ended
+    # between two refreshes (openecos.store.emrr.sync_attribution).
+    Index(None, "effective_from"),
+    Index(None, "effective_to"),
 )
+
+#: GB's 14 GSP groups (the distribution areas), the values of ``devices.region``. There
+#: is no ``_I`` or ``_O``.
+GSP_GROUPS = ("_A", "_B", "_C", "_D", "_E", "_F", "_G", "_H", "_J", "_K", "_L", "_M", "_N", "_P")
+REGION_CHECK = "region IS NULL OR region IN ({})".format(", ".join(f"'{g}'" for g in GSP_GROUPS))
 
 devices = Table(
     "devices",
@@ -168,6 +178,8 @@ devices = Table(
     Column("firmware_version", String(8), nullable=True),
     Column("credential_state", _enum(CosCredentialState, "cos_state"), nullable=False),
     Column("born_ecos", Boolean(create_constraint=True, name="born_ecos"), nullable=False),
+    # Migration 8: the meter's GSP group (optional; the engine may order starts by it).
+    Column("region", String(2), CheckConstraint(REGION_CHECK, name="region"), nullable=True),
     Index(None, "credential_state", "status", "eui"),
 )
 
@@ -426,7 +438,55 @@ regime_approvals = Table(
 #: Tables created by migration 5.
 MIGRATION_ENGINE_TABLES = (migration_meters, regime_changes, regime_approvals)
 
+# --- EMRR counters (migration 6) ---------------------------------------------------
+# openecos.store.emrr documents them: the supplier each meter counts under, the
+# append-only ledger of counts (kept by triggers on PostgreSQL), and the MPxNs whose
+# registrations were written since their meters were last attributed.
+
+emrr_attribution = Table(
+    "emrr_attribution",
+    metadata,
+    Column("device", String(16), primary_key=True),
+    Column("supplier", String(64), nullable=True),
+)
+
+emrr_counts = Table(
+    "emrr_counts",
+    metadata,
+    Column("supplier", String(64), nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("ineligible", String(32), nullable=True),
+    Column("migrated_on", Date, nullable=True),
+    Column("n", BigInteger, nullable=False),
+)
+
+emrr_pending = Table(
+    "emrr_pending",
+    metadata,
+    Column("mpxn", String(13), primary_key=True),
+)
+
+#: Tables created by migration 6.
+EMRR_TABLES = (emrr_attribution, emrr_counts, emrr_pending)
+# --- the enrolment queue (migration 7) ----------------------------------------------
+# Inventory devices the migration engine has yet to give a migration_meters row,
+# queued by a trigger on devices in the inserting transaction (openecos.store.enrolment).
+
+migration_enrol = Table(
+    "migration_enrol",
+    metadata,
+    Column("device", String(16), primary_key=True),
+)
+
+#: Indexes migration 6 adds to tables of migration 1 (step 1 of a new database makes them).
+EMRR_INDEXES = tuple(
+    i for i in registrations.indexes if i.columns.keys()[0] in ("effective_from", "effective_to")
+)
+
 __all__ = [
+    "EMRR_INDEXES",
+    "EMRR_TABLES",
+    "GSP_GROUPS",
     "MIGRATION_ENGINE_TABLES",
     "SERVICE_STATE_TABLES",
     "SIMULATION_TABLES",
@@ -435,7 +495,11 @@ __all__ = [
     "commands",
     "device_trust_anchors",
     "devices",
+    "emrr_attribution",
+    "emrr_counts",
+    "emrr_pending",
     "metadata",
+    "migration_enrol",
     "migration_meters",
     "mpids",
     "outbox",
