@@ -17,20 +17,55 @@ lost response, a truncated one, and, beyond the WAN's set, a response whose
 signature was damaged) happen when the engine reads the output
 (:meth:`FaultPlan.return_leg`), since the estate's outputs are durable the
 moment the meter sends them (:mod:`openecos.service.estate`).
+
+Batches. The engine sends what one step recorded together
+(:func:`deliver_all`): a ``Deliver`` that also has ``deliver_many``
+(:class:`BatchDeliver`) gets the whole batch in one call, so a network
+adapter in another process (or a real head-end system's bulk interface)
+costs one hand-over per batch rather than per meter; a plain ``Deliver`` is
+called once per command, as before.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol, runtime_checkable
 
 from openecos.eui import Eui64
 from openecos.network import MeterFault, MeterFaults
 from openecos.service.clock import Clock
 from openecos.service.estate import SimulatedEstate
 from openecos.store import SimulatedOutput
+
+#: Delivers command bytes: ``(device, originator, counter, bytes) -> accepted by the network``.
+Deliver = Callable[[Eui64, Eui64, int, bytes], bool]
+#: One command to deliver: ``(device, originator, counter, bytes)``.
+Outgoing = tuple[Eui64, Eui64, int, bytes]
+
+
+@runtime_checkable
+class BatchDeliver(Protocol):
+    """A ``Deliver`` that also takes a whole batch at once (see the module docstring)."""
+
+    def __call__(self, device: Eui64, party: Eui64, counter: int, message: bytes) -> bool: ...
+
+    def deliver_many(self, commands: Sequence[Outgoing]) -> list[bool]:
+        """One verdict per command, in order: accepted by the network or not."""
+        ...
+
+
+def deliver_all(deliver: Deliver, commands: Sequence[Outgoing]) -> list[bool]:
+    """Hands ``commands`` to ``deliver``: in one call if it is a :class:`BatchDeliver`."""
+    if isinstance(deliver, BatchDeliver):
+        verdicts = deliver.deliver_many(commands)
+        if len(verdicts) != len(commands):
+            raise ValueError("deliver_many must answer once per command")
+        return verdicts
+    return [deliver(*command) for command in commands]
 
 
 class ReturnFault(StrEnum):
@@ -134,4 +169,13 @@ class EstateDelivery:
         return transition is not None
 
 
-__all__ = ["NO_FAULTS", "EstateDelivery", "FaultPlan", "ReturnFault"]
+__all__ = [
+    "NO_FAULTS",
+    "BatchDeliver",
+    "Deliver",
+    "EstateDelivery",
+    "FaultPlan",
+    "Outgoing",
+    "ReturnFault",
+    "deliver_all",
+]

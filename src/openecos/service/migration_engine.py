@@ -129,6 +129,8 @@ class EngineConfig:
     """How one engine process works (the shared configuration is :class:`MigrationSettings`)."""
 
     batch: int = 64
+    answers_batch: int = 256
+    """Meters' answers applied per transaction (each step applies one such batch)."""
     lease: timedelta = timedelta(seconds=30)
     enrol_batch: int = 5_000
     enrol_every: timedelta = timedelta(seconds=60)
@@ -184,7 +186,7 @@ class MigrationEngine(RecoverySteps):
         regime = self.regimes.current()
         done = self.enrol(settings, regime)
         done += self.reassess_due(settings, regime)
-        done += self.answers.process(self.clock.now())
+        done += self.answers.process(self.clock.now(), limit=self.config.answers_batch)
         done += self.time_out_due(settings)
         done += self.read_due(settings)
         done += self.start_due(settings, regime)

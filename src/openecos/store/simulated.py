@@ -25,6 +25,7 @@ serialises every writer).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from hashlib import sha256
@@ -214,6 +215,28 @@ class SimulatedEstateRepository(Repository):
                     .returning(_o.c.output_id)
                 ).scalar_one()
             )
+
+    def add_outputs(
+        self, outputs: Sequence[tuple[Eui64, str, Eui64, int, bytes]], *, at: datetime
+    ) -> None:
+        """Records many outputs ``(device, kind, recipient, counter, message)`` with one
+        statement (a fleet answering a batch of commands at once)."""
+        if not outputs:
+            return
+        when = utc("at", at)
+        rows = [
+            {
+                "device": device,
+                "kind": kind,
+                "recipient": recipient,
+                "originator_counter": u64("originator_counter", counter),
+                "message": message,
+                "created_at": when,
+            }
+            for device, kind, recipient, counter, message in outputs
+        ]
+        with self._db.write() as conn:
+            conn.execute(insert(_o), rows)
 
     def next_output(self) -> SimulatedOutput | None:
         """The oldest unconsumed output, locked (PostgreSQL: skipping rows others hold).
