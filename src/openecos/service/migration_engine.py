@@ -87,6 +87,7 @@ from openecos.service.migration_answers import (
 )
 from openecos.service.migration_delivery import NO_FAULTS, FaultPlan
 from openecos.service.migration_identities import MigrationIdentities
+from openecos.service.migration_keys import MigrationDeviceKeys, prefetch_keys
 from openecos.service.migration_recovery import Deliver, RecoverySteps
 from openecos.service.migration_settings import (
     MigrationSettings,
@@ -160,7 +161,7 @@ class MigrationEngine(RecoverySteps):
         self.deliver = deliver
         self.worker_id = worker_id
         self.config = config or EngineConfig()
-        self.device_keys = device_keys or DeviceKeyDirectory(store)
+        self.device_keys = device_keys or MigrationDeviceKeys(store)
         self.mig = migration_repository(store)
         self.regimes = regime_repository(store)
         self._settings = MigrationSettings()
@@ -376,6 +377,8 @@ class MigrationEngine(RecoverySteps):
         self._crash_point("after-reserve")
         # [4]: every counter the ECoS Party reserves later is above this (command.py).
         floor = self.store.signing_counters.last(ids.ecos) or 0
+        # Both keys of every meter in one query: KA now, DS when it answers.
+        prefetch_keys(self.device_keys, [claim.record.device for claim, _ in go])
         built: list[tuple[MigrationClaim, bool, CommandRecord]] = []
         for (claim, held), counter in zip(go, counters, strict=True):
             device = claim.record.device

@@ -56,6 +56,7 @@ commands costs one durable write, and a crash only skips values.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Connection,
     LargeBinary,
     Row,
@@ -575,7 +577,26 @@ class MigrationRepository(Repository):
                     .values(consumed_at=when)
                 )
             _write_records(conn, records)
-            if commands:
+            # Set-wise when each command changes once (the batch's usual shape); a command
+            # changed twice in one batch goes row by row, in order, as each change sees the last.
+            once = len({(s, c) for s, c, _, _ in commands}) == len(commands)
+            if commands and once and conn.dialect.name == "postgresql":
+                rows = [
+                    {"signer": s, "originator_counter": c, "status": st, "response": r}
+                    for s, c, st, r in commands
+                ]
+                source, params = _unnest(conn, _cmd, rows, list(rows[0]))
+                params["at"] = when
+                params["in_flight"] = sorted(s.value for s in IN_FLIGHT_COMMAND_STATUSES)
+                conn.exec_driver_sql(
+                    "UPDATE commands AS k SET status = u.status, answered_at = %(at)s, "
+                    "response = coalesce(u.response, k.response) "
+                    f"FROM {source} WHERE k.signer = u.signer "
+                    "AND k.originator_counter = u.originator_counter "
+                    "AND k.status = ANY(%(in_flight)s)",
+                    params,
+                )
+            elif commands:
                 conn.execute(
                     update(_cmd)
                     .where(
@@ -619,7 +640,7 @@ class MigrationRepository(Repository):
                     )
                 )
             if audit:
-                conn.execute(insert(_audit), [dict(e) for e in audit])
+                _append_audit(conn, audit)
 
     # -- bulk writes the engine makes in one transaction ----------------------------------------
 
@@ -648,25 +669,30 @@ class MigrationRepository(Repository):
         Raises ``IntegrityError`` if the database refuses a command (the one-in-flight
         index): the caller rolls back its savepoint and records them one by one.
         """
+        rows = [
+            {
+                "signer": c.signer,
+                "originator_counter": c.originator_counter,
+                "device": c.device,
+                "request_id": c.request_id,
+                "message_code": c.message_code,
+                "credential_changing": c.credential_changing,
+                "payload": c.payload,
+                "status": c.status,
+                "created_at": c.created_at,
+            }
+            for c in commands
+        ]
         with self._db.write() as conn:
-            if commands:
-                conn.execute(
-                    insert(_cmd),
-                    [
-                        {
-                            "signer": c.signer,
-                            "originator_counter": c.originator_counter,
-                            "device": c.device,
-                            "request_id": c.request_id,
-                            "message_code": c.message_code,
-                            "credential_changing": c.credential_changing,
-                            "payload": c.payload,
-                            "status": c.status,
-                            "created_at": c.created_at,
-                        }
-                        for c in commands
-                    ],
+            if rows and conn.dialect.name == "postgresql":
+                columns = list(rows[0])
+                source, params = _unnest(conn, _cmd, rows, columns)
+                names = ", ".join(columns)
+                conn.exec_driver_sql(
+                    f"INSERT INTO commands ({names}) SELECT {names} FROM {source}", params
                 )
+            elif rows:
+                conn.execute(insert(_cmd), rows)
             _write_records(conn, records)
 
     def mark_sent(self, keys: Sequence[tuple[Eui64, int]], *, at: datetime) -> None:
@@ -674,13 +700,16 @@ class MigrationRepository(Repository):
         if not keys:
             return
         when = utc("at", at)
+        by_signer: dict[Eui64, list[int]] = {}
+        for signer, counter in keys:
+            by_signer.setdefault(signer, []).append(counter)
         with self._db.write() as conn:
-            for signer, counter in keys:
+            for signer, counters in by_signer.items():  # one statement per signer
                 conn.execute(
                     update(_cmd)
                     .where(
                         _cmd.c.signer == signer,
-                        _cmd.c.originator_counter == counter,
+                        _cmd.c.originator_counter.in_(sorted(counters)),
                         _cmd.c.status == CommandStatus.PREPARED,
                     )
                     .values(status=CommandStatus.SENT, sent_at=when)
@@ -690,14 +719,56 @@ class MigrationRepository(Repository):
         """Appends audit entries (``at``, ``actor``, ``action``, ``subject``, ``details``)."""
         if entries:
             with self._db.write() as conn:
-                conn.execute(insert(_audit), [dict(e) for e in entries])
+                _append_audit(conn, entries)
+
+
+def _unnest(
+    conn: Connection, table: Any, rows: Sequence[dict[str, Any]], columns: Sequence[str]
+) -> tuple[str, dict[str, Any]]:
+    """``unnest(...) AS u(columns)`` over ``rows`` as one typed array per column (PostgreSQL).
+
+    Each value goes through its column's bind processing (EUI hex, biased counters,
+    enum values), so the arrays hold what a row-by-row statement would have sent;
+    JSON columns are serialised here and cast (``jsonb[]``).
+    """
+    dialect = conn.dialect
+    arrays: list[str] = []
+    params: dict[str, Any] = {}
+    for name in columns:
+        column_type = table.c[name].type
+        values = [row[name] for row in rows]
+        sql_type = column_type.compile(dialect=dialect)
+        if isinstance(column_type, JSON):
+            values = [json.dumps(v, allow_nan=False) for v in values]
+            sql_type = "JSONB"
+        else:
+            process = column_type.bind_processor(dialect)
+            if process is not None:
+                values = [process(v) for v in values]
+        params[f"u_{name}"] = values
+        arrays.append(f"%(u_{name})s::{sql_type}[]")
+    return f"unnest({', '.join(arrays)}) AS u({', '.join(columns)})", params
 
 
 def _write_records(conn: Connection, records: Sequence[MeterMigration]) -> None:
-    """Overwrites the rows of ``records`` (clearing claims) with one executemany."""
+    """Overwrites the rows of ``records`` (clearing claims): one statement on PostgreSQL
+    (so the EMRR counter triggers run once for the batch), one executemany on SQLite."""
     if not records:
         return
     columns = [c for c in record_values(records[0]) if c != "device"]
+    if conn.dialect.name == "postgresql":
+        # One row per device, the last written winning, as the executemany would leave it.
+        latest = {r.device: r for r in records}
+        source, params = _unnest(
+            conn, _mm, [record_values(r) for r in latest.values()], ["device", *columns]
+        )
+        assignments = ", ".join(f"{c} = u.{c}" for c in columns)
+        conn.exec_driver_sql(
+            f"UPDATE migration_meters AS m SET {assignments}, claimed_by = NULL, "
+            f"lease_until = NULL FROM {source} WHERE m.device = u.device",
+            params,
+        )
+        return
     conn.execute(
         update(_mm)
         .where(_mm.c.device == bindparam("b_device"))
@@ -705,6 +776,21 @@ def _write_records(conn: Connection, records: Sequence[MeterMigration]) -> None:
             {c: bindparam(f"b_{c}") for c in columns} | {"claimed_by": None, "lease_until": None}
         ),
         [{f"b_{k}": v for k, v in record_values(r).items()} for r in records],
+    )
+
+
+_AUDIT_COLUMNS = ("at", "actor", "action", "subject", "details")
+
+
+def _append_audit(conn: Connection, entries: Sequence[dict[str, Any]]) -> None:
+    """Appends audit entries: one INSERT ... SELECT on PostgreSQL, an executemany on SQLite."""
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(_audit), [dict(e) for e in entries])
+        return
+    source, params = _unnest(conn, _audit, entries, _AUDIT_COLUMNS)
+    columns = ", ".join(_AUDIT_COLUMNS)
+    conn.exec_driver_sql(
+        f"INSERT INTO audit_log ({columns}) SELECT {columns} FROM {source}", params
     )
 
 
