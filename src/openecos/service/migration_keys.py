@@ -24,7 +24,8 @@ from collections.abc import Iterable
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import select
+from sqlalchemy import any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from openecos.eui import Eui64
 from openecos.gbcs.codes import KeyUsage
@@ -62,13 +63,18 @@ class MigrationDeviceKeys(DeviceKeyDirectory):
         if not wanted:
             return
         c = schema.certificates
-        query = (
-            select(c.c.subject_eui, c.c.key_usage, c.c.der)
-            .where(c.c.subject_eui.in_(wanted), c.c.key_usage.in_(_USAGES))
-            .order_by(c.c.fingerprint)
-        )
         found: dict[tuple[Eui64, KeyUsage], bytes] = {}
         with self._store.engine.connect() as conn:
+            among = (
+                c.c.subject_eui == any_(bindparam(None, wanted, type_=ARRAY(c.c.subject_eui.type)))
+                if conn.dialect.name == "postgresql"
+                else c.c.subject_eui.in_(wanted)
+            )
+            query = (
+                select(c.c.subject_eui, c.c.key_usage, c.c.der)
+                .where(among, c.c.key_usage.in_(_USAGES))
+                .order_by(c.c.fingerprint)
+            )
             for subject, usage, der in conn.execute(query):
                 found.setdefault((subject, usage), bytes(der))
         if len(self._cache) + len(found) > self._capacity:

@@ -69,6 +69,7 @@ from sqlalchemy import (
     LargeBinary,
     Row,
     and_,
+    any_,
     bindparam,
     case,
     func,
@@ -303,7 +304,7 @@ class MigrationRepository(Repository):
                 return []
             rows = conn.execute(
                 update(_mm)
-                .where(_mm.c.device.in_(devices))
+                .where(_among(conn, _mm.c.device, devices))
                 .values(claimed_by=worker, lease_until=until)
                 .returning(*_mm.c)
             ).all()
@@ -529,7 +530,8 @@ class MigrationRepository(Repository):
                 counters = sorted({c for s, c in wanted if s == signer})
                 rows = conn.execute(
                     select(_cmd).where(
-                        _cmd.c.signer == signer, _cmd.c.originator_counter.in_(counters)
+                        _cmd.c.signer == signer,
+                        _among(conn, _cmd.c.originator_counter, counters),
                     )
                 ).all()
                 for row in rows:
@@ -541,7 +543,11 @@ class MigrationRepository(Repository):
         if not devices:
             return {}
         with self._db.read() as conn:
-            query = select(_mm).where(_mm.c.device.in_(sorted(set(devices)))).order_by(_mm.c.device)
+            query = (
+                select(_mm)
+                .where(_among(conn, _mm.c.device, sorted(set(devices))))
+                .order_by(_mm.c.device)
+            )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update()
             return {r.device: _record(r) for r in conn.execute(query)}
@@ -573,7 +579,7 @@ class MigrationRepository(Repository):
             if consumed:
                 conn.execute(
                     update(_o)
-                    .where(_o.c.output_id.in_(list(consumed)), _o.c.consumed_at.is_(None))
+                    .where(_among(conn, _o.c.output_id, list(consumed)), _o.c.consumed_at.is_(None))
                     .values(consumed_at=when)
                 )
             _write_records(conn, records)
@@ -622,7 +628,7 @@ class MigrationRepository(Repository):
                 conn.execute(
                     update(_d)
                     .where(
-                        _d.c.eui.in_(devices),
+                        _among(conn, _d.c.eui, devices),
                         _d.c.credential_state == CosCredentialState.TCOS,
                     )
                     .values(credential_state=CosCredentialState.ECOS)
@@ -631,7 +637,7 @@ class MigrationRepository(Repository):
                 conn.execute(
                     update(ta)
                     .where(
-                        ta.c.device.in_(devices),
+                        _among(conn, ta.c.device, devices),
                         ta.c.role == RemotePartyRole.TRANSITIONAL_COS,
                         ta.c.key_usage == KeyUsage.DIGITAL_SIGNATURE,
                     )
@@ -652,7 +658,7 @@ class MigrationRepository(Repository):
         with self._db.read() as conn:
             for (worker, until), group in _by_fence(claims).items():
                 query = select(_mm.c.device).where(
-                    _mm.c.device.in_(sorted(group)),
+                    _among(conn, _mm.c.device, sorted(group)),
                     _mm.c.claimed_by == worker,
                     _mm.c.lease_until == until,
                 )
@@ -709,7 +715,7 @@ class MigrationRepository(Repository):
                     update(_cmd)
                     .where(
                         _cmd.c.signer == signer,
-                        _cmd.c.originator_counter.in_(sorted(counters)),
+                        _among(conn, _cmd.c.originator_counter, sorted(counters)),
                         _cmd.c.status == CommandStatus.PREPARED,
                     )
                     .values(status=CommandStatus.SENT, sent_at=when)
@@ -720,6 +726,14 @@ class MigrationRepository(Repository):
         if entries:
             with self._db.write() as conn:
                 _append_audit(conn, entries)
+
+
+def _among(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN values``; on PostgreSQL ``column = ANY(array)``: one parameter however
+    many values, so the statement text (and its cached plan) is the same for every batch."""
+    if conn.dialect.name != "postgresql":
+        return column.in_(list(values))
+    return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
 
 
 def _unnest(
