@@ -760,7 +760,9 @@ def _unnest(
             if process is not None:
                 values = [process(v) for v in values]
         params[f"u_{name}"] = values
-        arrays.append(f"%(u_{name})s::{sql_type}[]")
+        # Binary parameters (%b): a text array literal escapes every byte of every
+        # element, which for a batch of commands' bytea costs tens of milliseconds.
+        arrays.append(f"%(u_{name})b::{sql_type}[]")
     return f"unnest({', '.join(arrays)}) AS u({', '.join(columns)})", params
 
 
