@@ -56,7 +56,6 @@ from openecos.service.migration_keys import MigrationDeviceKeys, prefetch_keys
 from openecos.service.worker import DeviceKeyDirectory
 from openecos.store import (
     IN_FLIGHT_COMMAND_STATUSES,
-    CommandRecord,
     CommandStatus,
     CosCredentialState,
     NotFound,
@@ -65,7 +64,12 @@ from openecos.store import (
     StaleState,
     Store,
 )
-from openecos.store.migration import MigrationRepository, bound, migration_transaction
+from openecos.store.migration import (
+    MigrationRepository,
+    SentCommand,
+    bound,
+    migration_transaction,
+)
 
 ACTOR = "migration"
 #: A command to close: (signer, originator counter, new status, the answer's bytes or None).
@@ -275,7 +279,7 @@ class MigrationAnswers:
 
     def _effect(
         self,
-        command: CommandRecord | None,
+        command: SentCommand | None,
         record: MeterMigration | None,
         output: SimulatedOutput,
         now: datetime,
@@ -296,7 +300,7 @@ class MigrationAnswers:
 
     def _command_answer(
         self,
-        command: CommandRecord,
+        command: SentCommand,
         record: MeterMigration | None,
         message: bytes,
         now: datetime,
@@ -346,7 +350,7 @@ class MigrationAnswers:
 
     def _read_answer(
         self,
-        command: CommandRecord,
+        command: SentCommand,
         record: MeterMigration | None,
         message: bytes,
         now: datetime,

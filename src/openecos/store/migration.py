@@ -61,7 +61,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
@@ -94,7 +94,6 @@ from openecos.migration.record import (
 )
 from openecos.store import schema
 from openecos.store._base import Executor, Repository
-from openecos.store.commands import _command as _command_of
 from openecos.store.engine import write_transaction
 from openecos.store.enums import IN_FLIGHT_COMMAND_STATUSES, CommandStatus, CosCredentialState
 from openecos.store.errors import CounterExhausted, InvalidRecord, LeaseLost
@@ -123,6 +122,16 @@ ON_THE_WIRE = frozenset({_S.IN_FLIGHT, _S.READING_CREDENTIALS})
 #: Credential-changing command statuses that mean "on the wire" (a held future-dated
 #: command, AwaitingExecution, is not: the meter has it and a 0x0106 does not disturb it).
 WIRE_COMMAND_STATUSES = IN_FLIGHT_COMMAND_STATUSES - {CommandStatus.AWAITING_EXECUTION}
+
+
+class SentCommand(NamedTuple):
+    """A recorded command as its answer is matched to it (without its bytes)."""
+
+    signer: Eui64
+    originator_counter: int
+    device: Eui64
+    message_code: MessageCode
+    status: CommandStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,7 +442,7 @@ class MigrationRepository(Repository):
         with self._db.read() as conn:
             rows = conn.execute(
                 select(_cmd.c.device, _cmd.c.status).where(
-                    _cmd.c.device.in_(list(devices)),
+                    _among(conn, _cmd.c.device, list(devices)),
                     _cmd.c.credential_changing,
                     _cmd.c.status.in_(sorted(IN_FLIGHT_COMMAND_STATUSES)),
                 )
@@ -457,7 +466,7 @@ class MigrationRepository(Repository):
         if not euis:
             return {}
         with self._db.read() as conn:
-            rows = conn.execute(select(_d).where(_d.c.eui.in_(list(euis)))).all()
+            rows = conn.execute(select(_d).where(_among(conn, _d.c.eui, list(euis)))).all()
         return {r.eui: device_of(r) for r in rows}
 
     def migrated_since(self, instant: datetime) -> int:
@@ -519,23 +528,33 @@ class MigrationRepository(Repository):
 
     def commands_by_key(
         self, keys: Sequence[tuple[Eui64, int]]
-    ) -> dict[tuple[Eui64, int], CommandRecord]:
-        """The commands ``(signer, counter)`` that exist (one query)."""
+    ) -> dict[tuple[Eui64, int], SentCommand]:
+        """What the answers need of the commands ``(signer, counter)`` that exist (one query
+        per signer; not their bytes, which a batch would carry back for nothing)."""
         if not keys:
             return {}
         wanted = set(keys)
-        found: dict[tuple[Eui64, int], CommandRecord] = {}
+        found: dict[tuple[Eui64, int], SentCommand] = {}
         with self._db.read() as conn:
             for signer in {k[0] for k in wanted}:
                 counters = sorted({c for s, c in wanted if s == signer})
                 rows = conn.execute(
-                    select(_cmd).where(
+                    select(
+                        _cmd.c.signer,
+                        _cmd.c.originator_counter,
+                        _cmd.c.device,
+                        _cmd.c.message_code,
+                        _cmd.c.status,
+                    ).where(
                         _cmd.c.signer == signer,
                         _among(conn, _cmd.c.originator_counter, counters),
                     )
                 ).all()
                 for row in rows:
-                    found[(row.signer, row.originator_counter)] = _command_of(row)
+                    command = SentCommand(
+                        row.signer, row.originator_counter, row.device, row.message_code, row.status
+                    )
+                    found[(command.signer, command.originator_counter)] = command
         return found
 
     def lock_many(self, devices: Sequence[Eui64]) -> dict[Eui64, MeterMigration]:
@@ -917,6 +936,7 @@ __all__ = [
     "MigrationClaim",
     "MigrationRepository",
     "MigrationTx",
+    "SentCommand",
     "bound",
     "device_of",
     "migration_repository",
