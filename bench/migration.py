@@ -94,6 +94,7 @@ from openecos.migration import (
     ApprovedModels,
     CapacityLimits,
     EcosCredential,
+    MigrationCommandTemplate,
     MigrationStatus,
     RunEvent,
     build_migration_command,
@@ -441,7 +442,7 @@ def _instrument(engine: MigrationEngine, clocks: Clocks) -> None:
     _timed(clocks, engine, "start_due", "starts")
     _timed(clocks, mr, "claim", "starts: claim rows (and idle claims)")
     _timed(clocks, migration_engine, "reserve_counters", "starts: reserve counters (1 txn)")
-    _timed(clocks, migration_engine, "build_migration_command", "starts: build 0x0106")
+    _timed(clocks, MigrationCommandTemplate, "build", "starts: build 0x0106 (sign, ECDH, GMAC)")
     _timed(clocks, engine.device_keys, "public_key", "device public keys")
     _timed(clocks, mr, "record_starts", "starts: record commands + IN_FLIGHT")
     _timed(clocks, mr, "still_claimed", "starts: check claims")

@@ -59,17 +59,18 @@ from sqlalchemy.exc import IntegrityError
 from openecos.eui import Eui64
 from openecos.gbcs.codes import KeyUsage
 from openecos.migration import (
+    EcosCredential,
     Eligibility,
     IneligibleReason,
     MeterMigration,
     MigrationCommandConfig,
+    MigrationCommandTemplate,
     MigrationStatus,
     OrderField,
     Regime,
     RunEvent,
     RunState,
     assess,
-    build_migration_command,
     command_sent,
     headroom,
     migration_may_run,
@@ -173,6 +174,7 @@ class MigrationEngine(RecoverySteps):
             device_keys=self.device_keys,
         )
         self._enrol_after: Eui64 | None = None
+        self._template: tuple[EcosCredential, MigrationCommandTemplate] | None = None
         self._enrol_idle_until: datetime | None = None
 
     # -- the loop -----------------------------------------------------------------------------
@@ -377,6 +379,7 @@ class MigrationEngine(RecoverySteps):
         self._crash_point("after-reserve")
         # [4]: every counter the ECoS Party reserves later is above this (command.py).
         floor = self.store.signing_counters.last(ids.ecos) or 0
+        template = self._command_template()
         # Both keys of every meter in one query: KA now, DS when it answers.
         prefetch_keys(self.device_keys, [claim.record.device for claim, _ in go])
         built: list[tuple[MigrationClaim, bool, CommandRecord]] = []
@@ -388,16 +391,13 @@ class MigrationEngine(RecoverySteps):
                 log.error("no KA certificate of %s: cannot command it", device)
                 self.mig.release(claim)
                 continue
-            payload = build_migration_command(
-                ids.credential,
-                tcos=ids.tcos,
+            payload = template.build(
                 device=device,
                 originator_counter=counter,
                 ecos_counter_floor=floor,
                 signer=ids.tcos_signer,
                 acb_key_agreement=ids.acb_key_agreement,
                 device_key_agreement_key=key,
-                config=self.config.command,
             )
             command = CommandRecord(
                 signer=ids.tcos,
@@ -446,6 +446,17 @@ class MigrationEngine(RecoverySteps):
             mtx.mig.audit_many(entries)
         self._crash_point("after-prepare")
         self._send(out, now)
+
+    def _command_template(self) -> MigrationCommandTemplate:
+        """The 0x0106 template for the identities' credential (made once; command.py)."""
+        ids = self.identities
+        template = self._template
+        if template is None or template[0] is not ids.credential:
+            made = MigrationCommandTemplate(
+                ids.credential, tcos=ids.tcos, config=self.config.command
+            )
+            template = self._template = (ids.credential, made)
+        return template[1]
 
     def _record_one_by_one(
         self,
