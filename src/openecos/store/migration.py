@@ -56,7 +56,6 @@ commands costs one durable write, and a crash only skips values.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -64,7 +63,6 @@ from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    JSON,
     Connection,
     LargeBinary,
     Row,
@@ -100,6 +98,7 @@ from openecos.store.errors import CounterExhausted, InvalidRecord, LeaseLost
 from openecos.store.facade import Repositories, Store
 from openecos.store.records import U64_MAX, CommandRecord, Device, utc
 from openecos.store.simulated import SimulatedOutput
+from openecos.store.simulated import unnest_rows as _unnest
 
 _mm, _d, _cmd = schema.migration_meters, schema.devices, schema.commands
 _reg, _mp, _audit = schema.registrations, schema.mpids, schema.audit_log
@@ -753,36 +752,6 @@ def _among(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
     if conn.dialect.name != "postgresql":
         return column.in_(list(values))
     return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
-
-
-def _unnest(
-    conn: Connection, table: Any, rows: Sequence[dict[str, Any]], columns: Sequence[str]
-) -> tuple[str, dict[str, Any]]:
-    """``unnest(...) AS u(columns)`` over ``rows`` as one typed array per column (PostgreSQL).
-
-    Each value goes through its column's bind processing (EUI hex, biased counters,
-    enum values), so the arrays hold what a row-by-row statement would have sent;
-    JSON columns are serialised here and cast (``jsonb[]``).
-    """
-    dialect = conn.dialect
-    arrays: list[str] = []
-    params: dict[str, Any] = {}
-    for name in columns:
-        column_type = table.c[name].type
-        values = [row[name] for row in rows]
-        sql_type = column_type.compile(dialect=dialect)
-        if isinstance(column_type, JSON):
-            values = [json.dumps(v, allow_nan=False) for v in values]
-            sql_type = "JSONB"
-        else:
-            process = column_type.bind_processor(dialect)
-            if process is not None:
-                values = [process(v) for v in values]
-        params[f"u_{name}"] = values
-        # Binary parameters (%b): a text array literal escapes every byte of every
-        # element, which for a batch of commands' bytea costs tens of milliseconds.
-        arrays.append(f"%(u_{name})b::{sql_type}[]")
-    return f"unnest({', '.join(arrays)}) AS u({', '.join(columns)})", params
 
 
 def _write_records(conn: Connection, records: Sequence[MeterMigration]) -> None:
