@@ -647,6 +647,7 @@ def main() -> None:
             f"{time.perf_counter() - t:.1f} s"
         )
         floor = _floor(pki_dir.name)
+        load = os.getloadavg()
         before = floor_rate(floor)
         result = run(url, args)
         after = floor_rate(floor)
@@ -693,6 +694,13 @@ def main() -> None:
             f"{result['backends'] / n * 1e6:.0f}, meters' {meters['backends'] / n * 1e6:.0f}); "
             f"wall {elapsed / n * 1e6:.0f} µs/meter; {result['steps']} engine steps, "
             f"{result['idle']} idle"
+        )
+        cpu = (result["cpu"] + meters["cpu"] + result["backends"] + meters["backends"]) / n
+        print(
+            f"  all of it {cpu * 1e6:.0f} µs of CPU a meter against the floor's "
+            f"{1e6 / one_core:.0f}: {1 / one_core / cpu:.0%} of the floor if the two cores were "
+            f"the bench's alone and always busy (at most {2 / cpu:,.0f} meters/s); load average "
+            f"{load[0]:.1f} before, {os.getloadavg()[0]:.1f} after"
         )
         print("Where the time goes (wall-clock µs per meter inside each process; nested)")
         for name, seconds in sorted(meters["clocks"].items()):
