@@ -34,6 +34,7 @@ from openecos.migration import (
     EcosCredential,
     InvalidMigrationInput,
     MigrationCommandConfig,
+    MigrationCommandTemplate,
     SentMigration,
     build_migration_command,
     build_trans_cos_by_trans_cos,
@@ -254,3 +255,72 @@ def _rtds_device_ka() -> ec.EllipticCurvePublicKey:
     key = x509.load_pem_x509_certificate(device_certificate_pem("ka")).public_key()
     assert isinstance(key, ec.EllipticCurvePublicKey)
     return key
+
+
+class _DigestTwice:
+    """A deterministic stand-in signer, so two builds can be compared byte for byte."""
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        return digest[::-1] + digest
+
+
+@pytest.mark.parametrize(
+    ("counter", "floor"),
+    [(1, 0), (6000, 41), (0x80, 0x7F), ((1 << 63) + 7, (1 << 64) - 1), ((1 << 64) - 1, 0)],
+)
+@pytest.mark.parametrize(
+    "config",
+    [
+        MigrationCommandConfig(),
+        MigrationCommandConfig(apply_time_based_cpv_checks=False),
+        MigrationCommandConfig(set_new_remote_party_floor=False),
+    ],
+)
+def test_template_makes_the_builders_bytes(
+    counter: int, floor: int, config: MigrationCommandConfig
+) -> None:
+    m = meter()
+    template = MigrationCommandTemplate(ecos_credential(), tcos=TCOS_PARTY, config=config)
+    arguments = {
+        "device": DEVICE,
+        "originator_counter": counter,
+        "ecos_counter_floor": floor,
+        "signer": _DigestTwice(),
+        "acb_key_agreement": key("acb-ka"),
+        "device_key_agreement_key": m.device_ka(),
+    }
+    made = template.build(**arguments)  # type: ignore[arg-type]
+    assert made == build_migration_command(
+        ecos_credential(),
+        tcos=TCOS_PARTY,
+        config=config,
+        **arguments,  # type: ignore[arg-type]
+    )
+    content = build_trans_cos_by_trans_cos(
+        ecos_credential(), originator_counter=counter, ecos_counter_floor=floor, config=config
+    )
+    assert template.content(counter, floor) == encode_content(content)
+
+
+def test_template_command_is_accepted_by_the_meter_and_answered() -> None:
+    m = meter()
+    template = MigrationCommandTemplate(ecos_credential(), tcos=TCOS_PARTY)
+    command = template.build(
+        device=DEVICE,
+        originator_counter=6000,
+        ecos_counter_floor=41,
+        signer=key("tcos-ds"),
+        acb_key_agreement=key("acb-ka"),
+        device_key_agreement_key=m.device_ka(),
+    )
+    response = m.send(command)
+    assert response is not None
+    verdict = classify_response(response, sent=sent(6000), device_signing_key=m.device_ds())
+    assert verdict.migrated, verdict
+
+
+@pytest.mark.parametrize("counter", [0, -1, 1 << 64])
+def test_template_refuses_a_counter_out_of_range(counter: int) -> None:
+    template = MigrationCommandTemplate(ecos_credential(), tcos=TCOS_PARTY)
+    with pytest.raises(InvalidMigrationInput):
+        template.content(counter, 0)

@@ -27,6 +27,7 @@ from openecos.migration.command import (
     AnchorIdentity,
     EcosCredential,
     MigrationCommandConfig,
+    MigrationCommandTemplate,
     build_migration_command,
     build_trans_cos_by_trans_cos,
 )
@@ -194,6 +195,7 @@ __all__ = [
     "MeterMigration",
     "MeterSummary",
     "MigrationCommandConfig",
+    "MigrationCommandTemplate",
     "MigrationError",
     "MigrationStatus",
     "NextAction",

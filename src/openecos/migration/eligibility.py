@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from openecos.migration.errors import InvalidMigrationInput
@@ -73,18 +73,19 @@ class ApprovedModels:
     """The approved list (what DCC gathered from suppliers and device tests)."""
 
     models: tuple[ApprovedModel, ...] = ()
+    _index: dict[tuple[str, str], ApprovedModel] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
-        keys = [_key(m.manufacturer, m.model) for m in self.models]
-        if len(set(keys)) != len(keys):
+        index = {_key(m.manufacturer, m.model): m for m in self.models}
+        if len(index) != len(self.models):
             raise InvalidMigrationInput("a model is listed twice on the approved list")
+        # Looked up once per meter assessed: a dict, not a scan of the list.
+        object.__setattr__(self, "_index", index)
 
     def lookup(self, manufacturer: str, model: str) -> ApprovedModel | None:
-        wanted = _key(manufacturer, model)
-        for entry in self.models:
-            if _key(entry.manufacturer, entry.model) == wanted:
-                return entry
-        return None
+        return self._index.get(_key(manufacturer, model))
 
 
 @dataclass(frozen=True, slots=True)

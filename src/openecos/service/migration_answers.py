@@ -52,10 +52,10 @@ from openecos.migration import (
 from openecos.migration.command import MESSAGE_CODE
 from openecos.service.migration_delivery import NO_FAULTS, FaultPlan
 from openecos.service.migration_identities import MigrationIdentities
+from openecos.service.migration_keys import MigrationDeviceKeys, prefetch_keys
 from openecos.service.worker import DeviceKeyDirectory
 from openecos.store import (
     IN_FLIGHT_COMMAND_STATUSES,
-    CommandRecord,
     CommandStatus,
     CosCredentialState,
     NotFound,
@@ -64,7 +64,12 @@ from openecos.store import (
     StaleState,
     Store,
 )
-from openecos.store.migration import MigrationRepository, bound, migration_transaction
+from openecos.store.migration import (
+    MigrationRepository,
+    SentCommand,
+    bound,
+    migration_transaction,
+)
 
 ACTOR = "migration"
 #: A command to close: (signer, originator counter, new status, the answer's bytes or None).
@@ -195,7 +200,7 @@ class MigrationAnswers:
         self.identities = identities
         self.policy = policy
         self.plan = plan
-        self.device_keys = device_keys or DeviceKeyDirectory(store)
+        self.device_keys = device_keys or MigrationDeviceKeys(store)
 
     def handles(self, tx: Repositories, output: SimulatedOutput) -> bool:
         """Whether ``output`` answers a migration command (0x0106 or the CS02a read)."""
@@ -220,6 +225,8 @@ class MigrationAnswers:
                 [(o.recipient, o.originator_counter) for o in outputs]
             )
             records = mtx.mig.lock_many(sorted({o.device for o in outputs}))
+            prefetch_keys(self.device_keys, records)
+            policy = self.policy()  # once a batch: building it is not free
             effects = []
             for output in outputs:
                 effect = self._effect(
@@ -227,6 +234,7 @@ class MigrationAnswers:
                     records.get(output.device),
                     output,
                     now,
+                    policy,
                 )
                 if effect.record is not None:
                     records[output.device] = effect.record  # a second answer sees the first
@@ -247,7 +255,7 @@ class MigrationAnswers:
         key = (output.recipient, output.originator_counter)
         command = mig.commands_by_key([key]).get(key)
         record = mig.lock_many([output.device]).get(output.device)
-        self._write(mig, [self._effect(command, record, output, now)], [], now)
+        self._write(mig, [self._effect(command, record, output, now, self.policy())], [], now)
 
     def _write(
         self,
@@ -271,10 +279,11 @@ class MigrationAnswers:
 
     def _effect(
         self,
-        command: CommandRecord | None,
+        command: SentCommand | None,
         record: MeterMigration | None,
         output: SimulatedOutput,
         now: datetime,
+        policy: EmehraPolicy,
     ) -> AnswerEffect:
         if command is None:
             return AnswerEffect(audit=audit_entry(now, "migration.answer-unmatched", output.device))
@@ -284,17 +293,18 @@ class MigrationAnswers:
                 audit=audit_entry(now, "migration.answer-lost", output.device, fault=fault)
             )
         if command.message_code == MESSAGE_CODE:
-            return self._command_answer(command, record, message, now)
-        return self._read_answer(command, record, message, now)
+            return self._command_answer(command, record, message, now, policy)
+        return self._read_answer(command, record, message, now, policy)
 
     # -- 0x0106 ---------------------------------------------------------------------------------
 
     def _command_answer(
         self,
-        command: CommandRecord,
+        command: SentCommand,
         record: MeterMigration | None,
         message: bytes,
         now: datetime,
+        policy: EmehraPolicy,
     ) -> AnswerEffect:
         ids = self.identities
         device = command.device
@@ -316,7 +326,7 @@ class MigrationAnswers:
                     now, "migration.answer-late", device, counter=counter, error=error
                 ),
             )
-        after = response_received(record, verdict.error, now, self.policy())
+        after = response_received(record, verdict.error, now, policy)
         if after is record:
             return AnswerEffect(
                 audit=audit_entry(now, "migration.answer-ignored", device, error=error)
@@ -340,10 +350,11 @@ class MigrationAnswers:
 
     def _read_answer(
         self,
-        command: CommandRecord,
+        command: SentCommand,
         record: MeterMigration | None,
         message: bytes,
         now: datetime,
+        policy: EmehraPolicy,
     ) -> AnswerEffect:
         ids = self.identities
         device = command.device
@@ -367,7 +378,7 @@ class MigrationAnswers:
             ecos=ids.ecos_identity,
             tcos=ids.tcos_identity,
         )
-        after = credentials_read(record, reading, now, self.policy())
+        after = credentials_read(record, reading, now, policy)
         read_status = (
             CommandStatus.FAILED
             if reading is CredentialReading.UNREADABLE

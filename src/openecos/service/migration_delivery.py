@@ -24,15 +24,24 @@ cell, in a response it signs itself: EMEHRA's REJECTED class ("the meter
 reported another failure status"). The simulated meter never chooses that
 status, so the fault builds the answer from the meter's own busy answer
 (same seq numbers, same cells, nothing replaced) with the status changed.
+
+Batches. The engine sends what one step recorded together
+(:func:`deliver_all`): a ``Deliver`` that also has ``deliver_many``
+(:class:`BatchDeliver`) gets the whole batch in one call, so a network
+adapter in another process (or a real head-end system's bulk interface)
+costs one hand-over per batch rather than per meter; a plain ``Deliver`` is
+called once per command, as before.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from functools import partial
+from typing import Protocol, runtime_checkable
 
 from openecos.device import MeterProfile, MeterState, Transition, handle
 from openecos.device.messages import cs02b_response
@@ -48,6 +57,32 @@ from openecos.network import MeterFault, MeterFaults
 from openecos.service.clock import Clock
 from openecos.service.estate import SimulatedEstate
 from openecos.store import SimulatedOutput
+
+#: Delivers command bytes: ``(device, originator, counter, bytes) -> accepted by the network``.
+Deliver = Callable[[Eui64, Eui64, int, bytes], bool]
+#: One command to deliver: ``(device, originator, counter, bytes)``.
+Outgoing = tuple[Eui64, Eui64, int, bytes]
+
+
+@runtime_checkable
+class BatchDeliver(Protocol):
+    """A ``Deliver`` that also takes a whole batch at once (see the module docstring)."""
+
+    def __call__(self, device: Eui64, party: Eui64, counter: int, message: bytes) -> bool: ...
+
+    def deliver_many(self, commands: Sequence[Outgoing]) -> list[bool]:
+        """One verdict per command, in order: accepted by the network or not."""
+        ...
+
+
+def deliver_all(deliver: Deliver, commands: Sequence[Outgoing]) -> list[bool]:
+    """Hands ``commands`` to ``deliver``: in one call if it is a :class:`BatchDeliver`."""
+    if isinstance(deliver, BatchDeliver):
+        verdicts = deliver.deliver_many(commands)
+        if len(verdicts) != len(commands):
+            raise ValueError("deliver_many must answer once per command")
+        return verdicts
+    return [deliver(*command) for command in commands]
 
 
 class ReturnFault(StrEnum):
@@ -194,4 +229,13 @@ def _as_other(state: MeterState, output: MeterOutput, profile: MeterProfile) -> 
     )
 
 
-__all__ = ["NO_FAULTS", "EstateDelivery", "FaultPlan", "ReturnFault"]
+__all__ = [
+    "NO_FAULTS",
+    "BatchDeliver",
+    "Deliver",
+    "EstateDelivery",
+    "FaultPlan",
+    "Outgoing",
+    "ReturnFault",
+    "deliver_all",
+]

@@ -61,17 +61,18 @@ from sqlalchemy.exc import IntegrityError
 
 from openecos.gbcs.codes import KeyUsage
 from openecos.migration import (
+    EcosCredential,
     Eligibility,
     IneligibleReason,
     MeterMigration,
     MigrationCommandConfig,
+    MigrationCommandTemplate,
     MigrationStatus,
     OrderField,
     Regime,
     RunEvent,
     RunState,
     assess,
-    build_migration_command,
     command_sent,
     headroom,
     migration_may_run,
@@ -89,6 +90,7 @@ from openecos.service.migration_answers import (
 )
 from openecos.service.migration_delivery import NO_FAULTS, FaultPlan
 from openecos.service.migration_identities import MigrationIdentities
+from openecos.service.migration_keys import MigrationDeviceKeys, prefetch_keys
 from openecos.service.migration_recovery import Deliver, RecoverySteps
 from openecos.service.migration_settings import (
     MigrationSettings,
@@ -133,6 +135,8 @@ class EngineConfig:
     """How one engine process works (the shared configuration is :class:`MigrationSettings`)."""
 
     batch: int = 64
+    answers_batch: int = 256
+    """Meters' answers applied per transaction (each step applies one such batch)."""
     lease: timedelta = timedelta(seconds=30)
     enrol_batch: int = 5_000
     emrr_every: timedelta = timedelta(seconds=60)
@@ -162,7 +166,7 @@ class MigrationEngine(RecoverySteps):
         self.deliver = deliver
         self.worker_id = worker_id
         self.config = config or EngineConfig()
-        self.device_keys = device_keys or DeviceKeyDirectory(store)
+        self.device_keys = device_keys or MigrationDeviceKeys(store)
         self.mig = migration_repository(store)
         self.regimes = regime_repository(store)
         self._settings = MigrationSettings()
@@ -174,6 +178,7 @@ class MigrationEngine(RecoverySteps):
             device_keys=self.device_keys,
         )
         self._emrr_due: datetime | None = None
+        self._template: tuple[EcosCredential, MigrationCommandTemplate] | None = None
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -188,7 +193,7 @@ class MigrationEngine(RecoverySteps):
         done = self.enrol(settings, regime)
         self.emrr_upkeep()
         done += self.reassess_due(settings, regime)
-        done += self.answers.process(self.clock.now())
+        done += self.answers.process(self.clock.now(), limit=self.config.answers_batch)
         done += self.time_out_due(settings)
         done += self.read_due(settings)
         done += self.start_due(settings, regime)
@@ -399,6 +404,9 @@ class MigrationEngine(RecoverySteps):
         self._crash_point("after-reserve")
         # [4]: every counter the ECoS Party reserves later is above this (command.py).
         floor = self.store.signing_counters.last(ids.ecos) or 0
+        template = self._command_template()
+        # Both keys of every meter in one query: KA now, DS when it answers.
+        prefetch_keys(self.device_keys, [claim.record.device for claim, _ in go])
         built: list[tuple[MigrationClaim, bool, CommandRecord]] = []
         for (claim, held), counter in zip(go, counters, strict=True):
             device = claim.record.device
@@ -408,16 +416,13 @@ class MigrationEngine(RecoverySteps):
                 log.error("no KA certificate of %s: cannot command it", device)
                 self.mig.release(claim)
                 continue
-            payload = build_migration_command(
-                ids.credential,
-                tcos=ids.tcos,
+            payload = template.build(
                 device=device,
                 originator_counter=counter,
                 ecos_counter_floor=floor,
                 signer=ids.tcos_signer,
                 acb_key_agreement=ids.acb_key_agreement,
                 device_key_agreement_key=key,
-                config=self.config.command,
             )
             command = CommandRecord(
                 signer=ids.tcos,
@@ -466,6 +471,17 @@ class MigrationEngine(RecoverySteps):
             mtx.mig.audit_many(entries)
         self._crash_point("after-prepare")
         self._send(out, now)
+
+    def _command_template(self) -> MigrationCommandTemplate:
+        """The 0x0106 template for the identities' credential (made once; command.py)."""
+        ids = self.identities
+        template = self._template
+        if template is None or template[0] is not ids.credential:
+            made = MigrationCommandTemplate(
+                ids.credential, tcos=ids.tcos, config=self.config.command
+            )
+            template = self._template = (ids.credential, made)
+        return template[1]
 
     def _record_one_by_one(
         self,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -49,6 +49,7 @@ from openecos.service.migration_answers import (
     command_status_for,
     transition_details,
 )
+from openecos.service.migration_delivery import Deliver, deliver_all
 from openecos.service.migration_identities import MigrationIdentities
 from openecos.service.migration_settings import MigrationSettings
 from openecos.service.worker import DeviceKeyDirectory
@@ -66,9 +67,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _S = MigrationStatus
-
-#: Delivers command bytes: ``(device, originator, counter, bytes) -> accepted by the network``.
-Deliver = Callable[[Eui64, Eui64, int, bytes], bool]
 
 
 class RecoverySteps:
@@ -212,12 +210,11 @@ class RecoverySteps:
         """Sends recorded commands, then marks them Sent; an undeliverable one fails now."""
         if not commands:
             return
-        undelivered: list[CommandRecord] = []
-        for command in commands:
-            if not self.deliver(
-                command.device, command.signer, command.originator_counter, command.payload
-            ):
-                undelivered.append(command)
+        verdicts = deliver_all(
+            self.deliver,
+            [(c.device, c.signer, c.originator_counter, c.payload) for c in commands],
+        )
+        undelivered = [c for c, ok in zip(commands, verdicts, strict=True) if not ok]
         self._crash_point("after-send")
         self.mig.mark_sent([(c.signer, c.originator_counter) for c in commands], at=now)
         if undelivered:

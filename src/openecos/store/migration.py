@@ -50,13 +50,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
     LargeBinary,
     Row,
     and_,
+    any_,
     bindparam,
     case,
     func,
@@ -81,13 +82,13 @@ from openecos.migration.record import (
 )
 from openecos.store import migration_report, schema
 from openecos.store._base import Executor, Repository
-from openecos.store.commands import _command as _command_of
 from openecos.store.engine import write_transaction
 from openecos.store.enums import IN_FLIGHT_COMMAND_STATUSES, CommandStatus, CosCredentialState
 from openecos.store.errors import CounterExhausted, InvalidRecord, LeaseLost
 from openecos.store.facade import Repositories, Store
 from openecos.store.records import U64_MAX, CommandRecord, Device, utc
 from openecos.store.simulated import SimulatedOutput
+from openecos.store.simulated import unnest_rows as _unnest
 
 _mm, _d, _cmd = schema.migration_meters, schema.devices, schema.commands
 _audit = schema.audit_log
@@ -110,6 +111,16 @@ ON_THE_WIRE = frozenset({_S.IN_FLIGHT, _S.READING_CREDENTIALS})
 #: Credential-changing command statuses that mean "on the wire" (a held future-dated
 #: command, AwaitingExecution, is not: the meter has it and a 0x0106 does not disturb it).
 WIRE_COMMAND_STATUSES = IN_FLIGHT_COMMAND_STATUSES - {CommandStatus.AWAITING_EXECUTION}
+
+
+class SentCommand(NamedTuple):
+    """A recorded command as its answer is matched to it (without its bytes)."""
+
+    signer: Eui64
+    originator_counter: int
+    device: Eui64
+    message_code: MessageCode
+    status: CommandStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +302,7 @@ class MigrationRepository(Repository):
                 return []
             rows = conn.execute(
                 update(_mm)
-                .where(_mm.c.device.in_(devices))
+                .where(_among(conn, _mm.c.device, devices))
                 .values(claimed_by=worker, lease_until=until)
                 .returning(*_mm.c)
             ).all()
@@ -375,7 +386,7 @@ class MigrationRepository(Repository):
         with self._db.read() as conn:
             rows = conn.execute(
                 select(_cmd.c.device, _cmd.c.status).where(
-                    _cmd.c.device.in_(list(devices)),
+                    _among(conn, _cmd.c.device, list(devices)),
                     _cmd.c.credential_changing,
                     _cmd.c.status.in_(sorted(IN_FLIGHT_COMMAND_STATUSES)),
                 )
@@ -399,7 +410,7 @@ class MigrationRepository(Repository):
         if not euis:
             return {}
         with self._db.read() as conn:
-            rows = conn.execute(select(_d).where(_d.c.eui.in_(list(euis)))).all()
+            rows = conn.execute(select(_d).where(_among(conn, _d.c.eui, list(euis)))).all()
         return {r.eui: device_of(r) for r in rows}
 
     def migrated_since(self, instant: datetime) -> int:
@@ -461,22 +472,33 @@ class MigrationRepository(Repository):
 
     def commands_by_key(
         self, keys: Sequence[tuple[Eui64, int]]
-    ) -> dict[tuple[Eui64, int], CommandRecord]:
-        """The commands ``(signer, counter)`` that exist (one query)."""
+    ) -> dict[tuple[Eui64, int], SentCommand]:
+        """What the answers need of the commands ``(signer, counter)`` that exist (one query
+        per signer; not their bytes, which a batch would carry back for nothing)."""
         if not keys:
             return {}
         wanted = set(keys)
-        found: dict[tuple[Eui64, int], CommandRecord] = {}
+        found: dict[tuple[Eui64, int], SentCommand] = {}
         with self._db.read() as conn:
             for signer in {k[0] for k in wanted}:
                 counters = sorted({c for s, c in wanted if s == signer})
                 rows = conn.execute(
-                    select(_cmd).where(
-                        _cmd.c.signer == signer, _cmd.c.originator_counter.in_(counters)
+                    select(
+                        _cmd.c.signer,
+                        _cmd.c.originator_counter,
+                        _cmd.c.device,
+                        _cmd.c.message_code,
+                        _cmd.c.status,
+                    ).where(
+                        _cmd.c.signer == signer,
+                        _among(conn, _cmd.c.originator_counter, counters),
                     )
                 ).all()
                 for row in rows:
-                    found[(row.signer, row.originator_counter)] = _command_of(row)
+                    command = SentCommand(
+                        row.signer, row.originator_counter, row.device, row.message_code, row.status
+                    )
+                    found[(command.signer, command.originator_counter)] = command
         return found
 
     def lock_many(self, devices: Sequence[Eui64]) -> dict[Eui64, MeterMigration]:
@@ -484,7 +506,11 @@ class MigrationRepository(Repository):
         if not devices:
             return {}
         with self._db.read() as conn:
-            query = select(_mm).where(_mm.c.device.in_(sorted(set(devices)))).order_by(_mm.c.device)
+            query = (
+                select(_mm)
+                .where(_among(conn, _mm.c.device, sorted(set(devices))))
+                .order_by(_mm.c.device)
+            )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update()
             return {r.device: _record(r) for r in conn.execute(query)}
@@ -516,11 +542,30 @@ class MigrationRepository(Repository):
             if consumed:
                 conn.execute(
                     update(_o)
-                    .where(_o.c.output_id.in_(list(consumed)), _o.c.consumed_at.is_(None))
+                    .where(_among(conn, _o.c.output_id, list(consumed)), _o.c.consumed_at.is_(None))
                     .values(consumed_at=when)
                 )
             _write_records(conn, records)
-            if commands:
+            # Set-wise when each command changes once (the batch's usual shape); a command
+            # changed twice in one batch goes row by row, in order, as each change sees the last.
+            once = len({(s, c) for s, c, _, _ in commands}) == len(commands)
+            if commands and once and conn.dialect.name == "postgresql":
+                rows = [
+                    {"signer": s, "originator_counter": c, "status": st, "response": r}
+                    for s, c, st, r in commands
+                ]
+                source, params = _unnest(conn, _cmd, rows, list(rows[0]))
+                params["at"] = when
+                params["in_flight"] = sorted(s.value for s in IN_FLIGHT_COMMAND_STATUSES)
+                conn.exec_driver_sql(
+                    "UPDATE commands AS k SET status = u.status, answered_at = %(at)s, "
+                    "response = coalesce(u.response, k.response) "
+                    f"FROM {source} WHERE k.signer = u.signer "
+                    "AND k.originator_counter = u.originator_counter "
+                    "AND k.status = ANY(%(in_flight)s)",
+                    params,
+                )
+            elif commands:
                 conn.execute(
                     update(_cmd)
                     .where(
@@ -546,7 +591,7 @@ class MigrationRepository(Repository):
                 conn.execute(
                     update(_d)
                     .where(
-                        _d.c.eui.in_(devices),
+                        _among(conn, _d.c.eui, devices),
                         _d.c.credential_state == CosCredentialState.TCOS,
                     )
                     .values(credential_state=CosCredentialState.ECOS)
@@ -555,7 +600,7 @@ class MigrationRepository(Repository):
                 conn.execute(
                     update(ta)
                     .where(
-                        ta.c.device.in_(devices),
+                        _among(conn, ta.c.device, devices),
                         ta.c.role == RemotePartyRole.TRANSITIONAL_COS,
                         ta.c.key_usage == KeyUsage.DIGITAL_SIGNATURE,
                     )
@@ -564,7 +609,7 @@ class MigrationRepository(Repository):
                     )
                 )
             if audit:
-                conn.execute(insert(_audit), [dict(e) for e in audit])
+                _append_audit(conn, audit)
 
     # -- bulk writes the engine makes in one transaction ----------------------------------------
 
@@ -576,7 +621,7 @@ class MigrationRepository(Repository):
         with self._db.read() as conn:
             for (worker, until), group in _by_fence(claims).items():
                 query = select(_mm.c.device).where(
-                    _mm.c.device.in_(sorted(group)),
+                    _among(conn, _mm.c.device, sorted(group)),
                     _mm.c.claimed_by == worker,
                     _mm.c.lease_until == until,
                 )
@@ -593,25 +638,30 @@ class MigrationRepository(Repository):
         Raises ``IntegrityError`` if the database refuses a command (the one-in-flight
         index): the caller rolls back its savepoint and records them one by one.
         """
+        rows = [
+            {
+                "signer": c.signer,
+                "originator_counter": c.originator_counter,
+                "device": c.device,
+                "request_id": c.request_id,
+                "message_code": c.message_code,
+                "credential_changing": c.credential_changing,
+                "payload": c.payload,
+                "status": c.status,
+                "created_at": c.created_at,
+            }
+            for c in commands
+        ]
         with self._db.write() as conn:
-            if commands:
-                conn.execute(
-                    insert(_cmd),
-                    [
-                        {
-                            "signer": c.signer,
-                            "originator_counter": c.originator_counter,
-                            "device": c.device,
-                            "request_id": c.request_id,
-                            "message_code": c.message_code,
-                            "credential_changing": c.credential_changing,
-                            "payload": c.payload,
-                            "status": c.status,
-                            "created_at": c.created_at,
-                        }
-                        for c in commands
-                    ],
+            if rows and conn.dialect.name == "postgresql":
+                columns = list(rows[0])
+                source, params = _unnest(conn, _cmd, rows, columns)
+                names = ", ".join(columns)
+                conn.exec_driver_sql(
+                    f"INSERT INTO commands ({names}) SELECT {names} FROM {source}", params
                 )
+            elif rows:
+                conn.execute(insert(_cmd), rows)
             _write_records(conn, records)
 
     def mark_sent(self, keys: Sequence[tuple[Eui64, int]], *, at: datetime) -> None:
@@ -619,13 +669,16 @@ class MigrationRepository(Repository):
         if not keys:
             return
         when = utc("at", at)
+        by_signer: dict[Eui64, list[int]] = {}
+        for signer, counter in keys:
+            by_signer.setdefault(signer, []).append(counter)
         with self._db.write() as conn:
-            for signer, counter in keys:
+            for signer, counters in by_signer.items():  # one statement per signer
                 conn.execute(
                     update(_cmd)
                     .where(
                         _cmd.c.signer == signer,
-                        _cmd.c.originator_counter == counter,
+                        _among(conn, _cmd.c.originator_counter, sorted(counters)),
                         _cmd.c.status == CommandStatus.PREPARED,
                     )
                     .values(status=CommandStatus.SENT, sent_at=when)
@@ -635,14 +688,36 @@ class MigrationRepository(Repository):
         """Appends audit entries (``at``, ``actor``, ``action``, ``subject``, ``details``)."""
         if entries:
             with self._db.write() as conn:
-                conn.execute(insert(_audit), [dict(e) for e in entries])
+                _append_audit(conn, entries)
+
+
+def _among(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN values``; on PostgreSQL ``column = ANY(array)``: one parameter however
+    many values, so the statement text (and its cached plan) is the same for every batch."""
+    if conn.dialect.name != "postgresql":
+        return column.in_(list(values))
+    return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
 
 
 def _write_records(conn: Connection, records: Sequence[MeterMigration]) -> None:
-    """Overwrites the rows of ``records`` (clearing claims) with one executemany."""
+    """Overwrites the rows of ``records`` (clearing claims): one statement on PostgreSQL
+    (so the EMRR counter triggers run once for the batch), one executemany on SQLite."""
     if not records:
         return
     columns = [c for c in record_values(records[0]) if c != "device"]
+    if conn.dialect.name == "postgresql":
+        # One row per device, the last written winning, as the executemany would leave it.
+        latest = {r.device: r for r in records}
+        source, params = _unnest(
+            conn, _mm, [record_values(r) for r in latest.values()], ["device", *columns]
+        )
+        assignments = ", ".join(f"{c} = u.{c}" for c in columns)
+        conn.exec_driver_sql(
+            f"UPDATE migration_meters AS m SET {assignments}, claimed_by = NULL, "
+            f"lease_until = NULL FROM {source} WHERE m.device = u.device",
+            params,
+        )
+        return
     conn.execute(
         update(_mm)
         .where(_mm.c.device == bindparam("b_device"))
@@ -650,6 +725,21 @@ def _write_records(conn: Connection, records: Sequence[MeterMigration]) -> None:
             {c: bindparam(f"b_{c}") for c in columns} | {"claimed_by": None, "lease_until": None}
         ),
         [{f"b_{k}": v for k, v in record_values(r).items()} for r in records],
+    )
+
+
+_AUDIT_COLUMNS = ("at", "actor", "action", "subject", "details")
+
+
+def _append_audit(conn: Connection, entries: Sequence[dict[str, Any]]) -> None:
+    """Appends audit entries: one INSERT ... SELECT on PostgreSQL, an executemany on SQLite."""
+    if conn.dialect.name != "postgresql":
+        conn.execute(insert(_audit), [dict(e) for e in entries])
+        return
+    source, params = _unnest(conn, _audit, entries, _AUDIT_COLUMNS)
+    columns = ", ".join(_AUDIT_COLUMNS)
+    conn.exec_driver_sql(
+        f"INSERT INTO audit_log ({columns}) SELECT {columns} FROM {source}", params
     )
 
 
@@ -752,6 +842,7 @@ __all__ = [
     "MigrationClaim",
     "MigrationRepository",
     "MigrationTx",
+    "SentCommand",
     "bound",
     "device_of",
     "migration_repository",
