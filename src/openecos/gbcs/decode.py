@@ -104,6 +104,12 @@ _new_alert = constructor(UpdateSecurityCredentialsAlert)
 # input cannot grow it; a full cache only means slower decoding.
 _CELL_CACHE: dict[bytes, TrustAnchorCellIdentifier] = {}
 _CELL_CACHE_LIMIT = 256
+# Likewise the otherRemotePartySeqNumberChanges of CoS commands (the supplier's floors).
+_CHANGES_CACHE: dict[bytes, tuple[RemotePartySeqNumberChange, ...]] = {}
+_CACHE_LIMIT = 256
+# And a supplier's replacement certificates and certification path (see _remembered).
+_REPLACEMENTS_CACHE: dict[bytes, tuple[TrustAnchorReplacement, ...]] = {}
+_PATH_CACHE: dict[bytes, tuple[bytes, ...]] = {}
 
 
 # -- primitives -------------------------------------------------------------------------------
@@ -276,7 +282,18 @@ def _control(buf: bytes, pos: int, end: int) -> tuple[AuthorisingRemotePartyCont
         tag = buf[at] if at < stop else -1
     changes = None
     if tag == 0xA6:
-        changes, at = _sequence_of(buf, at, stop, _seq_change, 0xA6)
+        # The floors a CoS command sets recur command after command: remembered by bytes.
+        if at + 1 < stop and buf[at + 1] < 0x80 and at + 2 + buf[at + 1] <= stop:
+            section = buf[at : at + 2 + buf[at + 1]]
+            changes = _CHANGES_CACHE.get(section)
+            if changes is None:
+                changes, at = _sequence_of(buf, at, stop, _seq_change, 0xA6)
+                if len(_CHANGES_CACHE) < _CACHE_LIMIT:
+                    _CHANGES_CACHE[section] = changes
+            else:
+                at += len(section)
+        else:
+            changes, at = _sequence_of(buf, at, stop, _seq_change, 0xA6)
     if at != stop:
         raise _trailing(at, stop)
     control = _new_control(mode, seq, cell, key, apply_checks, floor, specialist, changes)
@@ -329,11 +346,39 @@ def _certificates(buf: bytes, pos: int, end: int) -> tuple[tuple[bytes, ...], in
     return tuple(items), stop
 
 
+def _remembered(
+    cache: dict[bytes, T],
+    decode: Callable[[bytes, int, int], tuple[T, int]],
+    buf: bytes,
+    pos: int,
+    end: int,
+) -> tuple[T, int]:
+    """``decode`` at ``pos``, or the value decoded before from the same SEQUENCE bytes.
+
+    A supplier sends the same replacement certificates and certification path in
+    every command it sends (its certificates change yearly, its commands by the
+    thousand), so the CoS Party remembers their decoded form by their exact bytes:
+    a dictionary lookup instead of walking three certificates. Bounded like the
+    cell cache; any other length form, or a full cache, decodes as usual.
+    """
+    if pos + 4 <= end and buf[pos] == SEQUENCE and buf[pos + 1] == 0x82:
+        stop = pos + 4 + ((buf[pos + 2] << 8) | buf[pos + 3])
+        if stop <= end:
+            section = buf[pos:stop]
+            value = cache.get(section)
+            if value is None:
+                value, at = decode(buf, pos, end)
+                if at == stop and len(cache) < _CACHE_LIMIT:
+                    cache[section] = value
+            return value, stop
+    return decode(buf, pos, end)
+
+
 def _command(buf: bytes, pos: int, end: int) -> tuple[UpdateSecurityCredentialsCommand, int]:
     start, stop = read_tlv(buf, pos, end, SEQUENCE)
     control, at = _control(buf, start, stop)
-    replacements, at = _replacements(buf, at, stop)
-    path, at = _certificates(buf, at, stop)
+    replacements, at = _remembered(_REPLACEMENTS_CACHE, _replacements, buf, at, stop)
+    path, at = _remembered(_PATH_CACHE, _certificates, buf, at, stop)
     when = None
     if at < stop:
         when, at = _time(buf, at, stop)
@@ -406,6 +451,18 @@ def _whole(
     value, at = decode(data, start, stop)
     if at != stop:
         raise _trailing(at, stop)
+    return value
+
+
+def command_in_frame(buf: bytes, start: int, end: int) -> UpdateSecurityCredentialsCommand:
+    """:func:`decode_update_security_credentials_command` for content bounds a frame vouches for.
+
+    :func:`openecos.gbcs.payload.decode_payload` uses it: ``decode_frame`` has checked
+    ``buf`` is bytes and ``start <= end <= len(buf)``, so only the decoding is left.
+    """
+    value, at = _command(buf, start, end)
+    if at != end:
+        raise _trailing(at, end)
     return value
 
 

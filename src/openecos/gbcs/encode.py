@@ -99,41 +99,38 @@ class _Encoder:
         return _encoded_cell(cell, tag)
 
     def specialist(self, item: SpecialistSeqNumber) -> bytes:
-        return self.tlv(
-            _SEQUENCE,
-            unsigned(_INTEGER, SeqNumberUsage(item.seq_number_usage)),
-            unsigned(_INTEGER, item.seq_number),
-        )
+        return _encoded_specialist(item)
 
     def seq_change(self, change: RemotePartySeqNumberChange) -> bytes:
-        specialist = change.specialist_floor_seq_numbers
-        return self.tlv(
-            _SEQUENCE,
-            unsigned(_INTEGER, RemotePartyRole(change.remote_party_role), 0xFF),
-            unsigned(_INTEGER, change.floor_seq_number),
-            b"" if specialist is None else self.seq_of(specialist, self.specialist),
-        )
+        return _encoded_seq_change(change, self.style)
 
     def control(self, control: AuthorisingRemotePartyControl) -> bytes:
-        parts = [
-            unsigned(_INTEGER, CredentialsReplacementMode(control.credentials_replacement_mode))
-        ]
-        if control.plaintext_symmetric_key is not None:
-            parts.append(self.tlv(0x80, control.plaintext_symmetric_key))
-        if not control.apply_time_based_cpv_checks:
-            parts.append(b"\x81\x01\x01")  # disapply(1); apply is the default, omitted
-        if control.authorising_remote_party_ta_cell is not None:
-            parts.append(self.cell(control.authorising_remote_party_ta_cell, 0xA2))
-        parts.append(unsigned(0x83, control.authorising_remote_party_seq_number))
-        if control.new_remote_party_floor_seq_number is not None:
-            parts.append(unsigned(0x84, control.new_remote_party_floor_seq_number))
-        if control.new_remote_party_specialist_floor_seq_numbers is not None:
-            specialist = control.new_remote_party_specialist_floor_seq_numbers
-            parts.append(self.seq_of(specialist, self.specialist, 0xA5))
-        if control.other_remote_party_seq_number_changes is not None:
-            changes = control.other_remote_party_seq_number_changes
-            parts.append(self.seq_of(changes, self.seq_change, 0xA6))
-        return self.tlv(_SEQUENCE, *parts)
+        # On the build hot path (bench/gbcs_codec.py). Everything but the seq number
+        # recurs from command to command (mode, cell, the floors it sets), so what comes
+        # before and after it is cached by value; a plaintext key is never cached.
+        seq = unsigned(0x83, control.authorising_remote_party_seq_number)
+        key = control.plaintext_symmetric_key
+        sections = (
+            control.credentials_replacement_mode,
+            control.apply_time_based_cpv_checks,
+            control.authorising_remote_party_ta_cell,
+            control.new_remote_party_floor_seq_number,
+            control.new_remote_party_specialist_floor_seq_numbers,
+            control.other_remote_party_seq_number_changes,
+            self.style,
+        )
+        if key is None:
+            try:
+                before, after = _control_sections(*sections)
+            except TypeError:  # an unhashable value where a tuple belongs: encode it afresh
+                before, after = _control_sections.__wrapped__(*sections)
+        else:
+            before, after = _control_sections.__wrapped__(*sections)
+            before = b"".join((before[:3], self.tlv(0x80, key), before[3:]))
+        size = len(before) + len(seq) + len(after)
+        if size < 0x80:
+            return b"".join((bytes((_SEQUENCE, size)), before, seq, after))
+        return self.tlv(_SEQUENCE, before, seq, after)
 
     def replacement(self, replacement: TrustAnchorReplacement) -> bytes:
         return self.tlv(
@@ -186,15 +183,7 @@ class _Encoder:
 
     def content(self, value: Content) -> bytes:
         if isinstance(value, UpdateSecurityCredentialsCommand):
-            return self.tlv(
-                _SEQUENCE,
-                self.control(value.authorising_remote_party_control),
-                _encoded_replacements(value.replacements, self.style),
-                _encoded_certification_path(value.certification_path, self.style),
-                b""
-                if value.execution_date_time is None
-                else _time_bytes(value.execution_date_time),
-            )
+            return _command(value, self.style)
         if isinstance(value, UpdateSecurityCredentialsResponse):
             outcome = value.execution_outcome
             return self.tlv(
@@ -219,6 +208,83 @@ class _Encoder:
         if isinstance(value, ProvideSecurityCredentialDetailsResponse):
             return self.seq_of(value.remote_party_details, self.party_details)
         raise EncodeError(f"not a CS02a/CS02b content value: {type(value).__name__}")
+
+
+def _codes(
+    table: type[RemotePartyRole | CredentialsReplacementMode | SeqNumberUsage], maximum: int
+) -> dict[int, bytes]:
+    return {int(code): unsigned(_INTEGER, code, maximum) for code in table}
+
+
+_ROLES = _codes(RemotePartyRole, 0xFF)
+_MODES = _codes(CredentialsReplacementMode, 0xFFFF)
+_SEQ_NUMBER_USAGES = _codes(SeqNumberUsage, 0xFFFF)
+
+
+def _member(table: dict[int, bytes], code: int, what: str) -> bytes:
+    """The INTEGER encoding of ``code``; raises EncodeError unless it is a member."""
+    try:
+        return table[code]
+    except (KeyError, TypeError):
+        raise EncodeError(f"{code!r} is not a valid {what}") from None
+
+
+def _command(value: UpdateSecurityCredentialsCommand, style: LengthStyle) -> bytes:
+    when = value.execution_date_time
+    control = _Encoder(style).control(value.authorising_remote_party_control)
+    replacements = _encoded_replacements(value.replacements, style)
+    path = _encoded_certification_path(value.certification_path, style)
+    time = b"" if when is None else _time_bytes(when)
+    size = len(control) + len(replacements) + len(path) + len(time)
+    head = bytes((_SEQUENCE, size)) if size < 0x80 else b"\x30" + encode_length(size, style)
+    return b"".join((head, control, replacements, path, time))
+
+
+@lru_cache(maxsize=256)
+def _control_sections(
+    mode: CredentialsReplacementMode,
+    apply_checks: bool,
+    cell: TrustAnchorCellIdentifier | None,
+    floor: int | None,
+    specialist: tuple[SpecialistSeqNumber, ...] | None,
+    changes: tuple[RemotePartySeqNumberChange, ...] | None,
+    style: LengthStyle,
+) -> tuple[bytes, bytes]:
+    """The control block's encoding before and after its ``[3]`` seq number (§4).
+
+    ``before`` starts with the 3-byte mode, where the caller inserts a ``[0]`` key.
+    """
+    before = [_member(_MODES, mode, "replacement mode")]
+    if not apply_checks:
+        before.append(b"\x81\x01\x01")  # disapply(1); apply is the default, omitted
+    if cell is not None:
+        before.append(_encoded_cell(cell, 0xA2))
+    after = []
+    if floor is not None:
+        after.append(unsigned(0x84, floor))
+    encoder = _Encoder(style)
+    if specialist is not None:
+        after.append(encoder.seq_of(specialist, _encoded_specialist, 0xA5))
+    if changes is not None:
+        after.append(encoder.tlv(0xA6, *[_encoded_seq_change(change, style) for change in changes]))
+    return b"".join(before), b"".join(after)
+
+
+def _encoded_specialist(item: SpecialistSeqNumber) -> bytes:
+    body = _member(_SEQ_NUMBER_USAGES, item.seq_number_usage, "seq number usage") + unsigned(
+        _INTEGER, item.seq_number
+    )
+    return bytes((_SEQUENCE, len(body))) + body  # at most 3 + 11 bytes: the short form
+
+
+def _encoded_seq_change(change: RemotePartySeqNumberChange, style: LengthStyle) -> bytes:
+    specialist = change.specialist_floor_seq_numbers
+    return _Encoder(style).tlv(
+        _SEQUENCE,
+        _member(_ROLES, change.remote_party_role, "remote party role"),
+        unsigned(_INTEGER, change.floor_seq_number),
+        b"" if specialist is None else _Encoder(style).seq_of(specialist, _encoded_specialist),
+    )
 
 
 def _octets(value: bytes, size: int) -> bytes:
@@ -292,6 +358,8 @@ def encode_content(value: Content, style: LengthStyle = LengthStyle.DER) -> byte
     Raises :class:`EncodeError` for values outside their ASN.1 range.
     """
     try:
+        if type(value) is UpdateSecurityCredentialsCommand:  # the hot path: the CoS command
+            return _command(value, style)
         return _Encoder(style).content(value)
     except ValueError as exc:  # an int that is no member of its code table
         if isinstance(exc, EncodeError):

@@ -175,6 +175,8 @@ def unsigned_value(value: int, maximum: int = U64_MAX) -> bytes:
 def unsigned(tag: int, value: int, maximum: int = U64_MAX) -> bytes:
     if 0 <= value < 0x80 and value <= maximum:  # one content octet: most codes and floors
         return bytes((tag, 1, value))
+    if 0x80 <= value < 0x8000 and value <= maximum:  # two: seq numbers of a young party
+        return bytes((tag, 2, value >> 8, value & 0xFF))
     body = unsigned_value(value, maximum)
     return bytes((tag, len(body))) + body
 

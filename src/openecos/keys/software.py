@@ -22,8 +22,16 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from openecos.gbcs.codes import KeyUsage
-from openecos.keys.errors import DuplicateKey, InvalidKeyMaterial, KeyNotFound, KeyOperation
+from openecos.keys.errors import (
+    DuplicateKey,
+    InvalidKeyMaterial,
+    KeyNotFound,
+    KeyOperation,
+    KeyStoreError,
+    PrivateKeyMissing,
+)
 from openecos.keys.model import (
+    DIGEST_SIZE,
     KeyHandle,
     KeyInfo,
     KeyStore,
@@ -36,6 +44,14 @@ from openecos.keys.model import (
 )
 
 _ECDSA_PREHASHED = ec.ECDSA(Prehashed(hashes.SHA256()))
+
+
+def _permits(info: KeyInfo, operation: KeyOperation) -> bool:
+    try:
+        info.check_permits(operation)
+    except KeyStoreError:
+        return False
+    return True
 
 
 def load_private_key(data: bytes, source: str = "private key") -> ec.EllipticCurvePrivateKey:
@@ -57,7 +73,7 @@ def load_private_key(data: bytes, source: str = "private key") -> ec.EllipticCur
 class SoftwareKey:
     """A handle on one in-memory entry (see :class:`openecos.keys.KeyHandle`)."""
 
-    __slots__ = ("_info", "_private", "_public")
+    __slots__ = ("_info", "_may_sign", "_private", "_public")
 
     def __init__(
         self,
@@ -68,6 +84,9 @@ class SoftwareKey:
         self._info = info
         self._private = private_key
         self._public = public_key
+        # The entry's permissions are fixed for the handle's life: decided once here,
+        # not per signature (signing a GBCS command is benchmarked, bench/gbcs_codec.py).
+        self._may_sign = private_key is not None and _permits(info, KeyOperation.SIGN)
 
     def __repr__(self) -> str:
         return f"SoftwareKey({self._info!r})"
@@ -89,10 +108,14 @@ class SoftwareKey:
 
     def sign_digest(self, digest: bytes) -> bytes:
         """ECDSA P-256 over a SHA-256 digest; the 64-byte raw r‖s."""
-        self._info.check_permits(KeyOperation.SIGN)
-        check_digest(digest)
-        assert self._private is not None  # check_permits guarantees it
-        return raw_signature(self._private.sign(bytes(digest), _ECDSA_PREHASHED))
+        private = self._private
+        if not self._may_sign or private is None:
+            self._info.check_permits(KeyOperation.SIGN)  # raises the reason
+            raise PrivateKeyMissing(self._info.name, KeyOperation.SIGN)
+        if type(digest) is not bytes or len(digest) != DIGEST_SIZE:
+            check_digest(digest)
+            digest = bytes(digest)
+        return raw_signature(private.sign(digest, _ECDSA_PREHASHED))
 
     def exchange(self, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
         """Static ECDH: the 32-byte x-coordinate of the shared point."""
