@@ -134,13 +134,18 @@ def main() -> int:
     apdu = frame.apdu
     value = decode_payload(frame)
 
+    # The caller's values, as a service holds them (not attribute look-ups timed as codec).
+    command_flag = CraFlag.COMMAND
+    originator, recipient = apdu.originator, apdu.recipient
+    counter, code = apdu.originator_counter, apdu.message_code
+
     def build() -> None:
         build_apdu(
-            cra_flag=CraFlag.COMMAND,
-            originator=apdu.originator,
-            recipient=apdu.recipient,
-            originator_counter=apdu.originator_counter,
-            message_code=apdu.message_code,
+            cra_flag=command_flag,
+            originator=originator,
+            recipient=recipient,
+            originator_counter=counter,
+            message_code=code,
             content=value,
             signer=tcos,
         ).encode()
@@ -184,11 +189,11 @@ def main() -> int:
     def build_cold() -> None:
         position[0] = (position[0] + 1) % len(pool)
         build_apdu(
-            cra_flag=CraFlag.COMMAND,
-            originator=apdu.originator,
-            recipient=apdu.recipient,
-            originator_counter=apdu.originator_counter,
-            message_code=apdu.message_code,
+            cra_flag=command_flag,
+            originator=originator,
+            recipient=recipient,
+            originator_counter=counter,
+            message_code=code,
             content=pool[position[0]],
             signer=tcos,
         ).encode()

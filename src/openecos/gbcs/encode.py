@@ -105,32 +105,7 @@ class _Encoder:
         return _encoded_seq_change(change, self.style)
 
     def control(self, control: AuthorisingRemotePartyControl) -> bytes:
-        # On the build hot path (bench/gbcs_codec.py). Everything but the seq number
-        # recurs from command to command (mode, cell, the floors it sets), so what comes
-        # before and after it is cached by value; a plaintext key is never cached.
-        seq = unsigned(0x83, control.authorising_remote_party_seq_number)
-        key = control.plaintext_symmetric_key
-        sections = (
-            control.credentials_replacement_mode,
-            control.apply_time_based_cpv_checks,
-            control.authorising_remote_party_ta_cell,
-            control.new_remote_party_floor_seq_number,
-            control.new_remote_party_specialist_floor_seq_numbers,
-            control.other_remote_party_seq_number_changes,
-            self.style,
-        )
-        if key is None:
-            try:
-                before, after = _control_sections(*sections)
-            except TypeError:  # an unhashable value where a tuple belongs: encode it afresh
-                before, after = _control_sections.__wrapped__(*sections)
-        else:
-            before, after = _control_sections.__wrapped__(*sections)
-            before = b"".join((before[:3], self.tlv(0x80, key), before[3:]))
-        size = len(before) + len(seq) + len(after)
-        if size < 0x80:
-            return b"".join((bytes((_SEQUENCE, size)), before, seq, after))
-        return self.tlv(_SEQUENCE, before, seq, after)
+        return _control(control, self.style)
 
     def replacement(self, replacement: TrustAnchorReplacement) -> bytes:
         return self.tlv(
@@ -229,9 +204,38 @@ def _member(table: dict[int, bytes], code: int, what: str) -> bytes:
         raise EncodeError(f"{code!r} is not a valid {what}") from None
 
 
+def _control(control: AuthorisingRemotePartyControl, style: LengthStyle) -> bytes:
+    # On the build hot path (bench/gbcs_codec.py). Everything but the seq number
+    # recurs from command to command (mode, cell, the floors it sets), so what comes
+    # before and after it is cached by value; a plaintext key is never cached.
+    seq = unsigned(0x83, control.authorising_remote_party_seq_number)
+    key = control.plaintext_symmetric_key
+    sections = (
+        control.credentials_replacement_mode,
+        control.apply_time_based_cpv_checks,
+        control.authorising_remote_party_ta_cell,
+        control.new_remote_party_floor_seq_number,
+        control.new_remote_party_specialist_floor_seq_numbers,
+        control.other_remote_party_seq_number_changes,
+        style,
+    )
+    if key is None:
+        try:
+            before, after = _control_sections(*sections)
+        except TypeError:  # an unhashable value where a tuple belongs: encode it afresh
+            before, after = _control_sections.__wrapped__(*sections)
+    else:
+        before, after = _control_sections.__wrapped__(*sections)
+        before = b"".join((before[:3], _Encoder(style).tlv(0x80, key), before[3:]))
+    size = len(before) + len(seq) + len(after)
+    if size < 0x80:
+        return b"".join((bytes((_SEQUENCE, size)), before, seq, after))
+    return _Encoder(style).tlv(_SEQUENCE, before, seq, after)
+
+
 def _command(value: UpdateSecurityCredentialsCommand, style: LengthStyle) -> bytes:
     when = value.execution_date_time
-    control = _Encoder(style).control(value.authorising_remote_party_control)
+    control = _control(value.authorising_remote_party_control, style)
     replacements = _encoded_replacements(value.replacements, style)
     path = _encoded_certification_path(value.certification_path, style)
     time = b"" if when is None else _time_bytes(when)

@@ -178,6 +178,8 @@ new_apdu = _new_apdu
 _HEADER = struct.Struct(">BBQB8sB8s")
 """``09 <cra> <counter 8> 08 <originator> 08 <recipient>``: the fixed part after ``DF``."""
 _CS02_OTHER_INFORMATION = struct.Struct(">BH")
+_SIMPLE_HEADER = struct.Struct(">BBQB8sB8sBBH")
+"""The fixed part, date-time ``00`` and other-information ``02 <code>``."""
 """Other-information that is the message code alone (CS02a/CS02b): ``02 <code>``."""
 
 
@@ -196,6 +198,34 @@ def signed_bytes(
     One ``struct`` call and one join: building a command is benchmarked against one
     ECDSA sign (bench/gbcs_codec.py).
     """
+    size = len(content)
+    if size < 0x80:
+        content_length = bytes((size,))
+    elif size < 0x10000:
+        content_length = bytes((0x81, size) if size < 0x100 else (0x82, size >> 8, size & 0xFF))
+    else:
+        content_length = encode_length(size)
+    if date_time is None and not supplementary_information and cra_flag in _CRA_FLAGS:
+        # The usual case in one struct call: the fixed part, date-time 00 and
+        # other-information 02 <code>. struct refuses a counter outside u64 or a code
+        # outside 16 bits; the checks below then name the fault.
+        try:
+            header = _SIMPLE_HEADER.pack(
+                _TRANSACTION_ID_LENGTH,
+                cra_flag,
+                originator_counter,
+                _SYSTEM_TITLE_LENGTH,
+                originator.value,
+                _SYSTEM_TITLE_LENGTH,
+                recipient.value,
+                0,
+                2,
+                message_code,
+            )
+        except struct.error:
+            pass
+        else:
+            return b"".join((header, content_length, content))
     if cra_flag not in _CRA_FLAGS:
         raise EncodeError(f"CRA flag {cra_flag!r} is not 1, 2 or 3")
     if not 0 <= message_code <= 0xFFFF:
@@ -223,13 +253,6 @@ def signed_bytes(
         other_block = encode_length(len(other)) + other
     else:
         other_block = _CS02_OTHER_INFORMATION.pack(2, message_code)
-    size = len(content)
-    if size < 0x80:
-        content_length = bytes((size,))
-    elif size < 0x10000:
-        content_length = bytes((0x81, size) if size < 0x100 else (0x82, size >> 8, size & 0xFF))
-    else:
-        content_length = encode_length(size)
     return b"".join((header, date_time_block, other_block, content_length, content))
 
 

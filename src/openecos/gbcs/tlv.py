@@ -36,6 +36,10 @@ class LengthStyle(Enum):
     DEVICE = "device"
     """``82 00 LL``, as RTDS meters write responses and alerts (docs/gbcs-cs02b.md §4)."""
 
+    # Members are singletons compared by identity, so the identity hash agrees with ==;
+    # Enum's own __hash__ is Python code, and styles key the encoder's caches.
+    __hash__ = object.__hash__
+
 
 # -- decoding ---------------------------------------------------------------------------------
 
