@@ -58,11 +58,6 @@ class RemotePartySeqNumberChange:
     floor_seq_number: int
     specialist_floor_seq_numbers: tuple[SpecialistSeqNumber, ...] | None = None
 
-    def __hash__(self) -> int:
-        # Role and floor only (equal values have equal ones): these key the encoder's
-        # cache of a control block's sections (openecos.gbcs.encode), a hot path.
-        return hash((self.remote_party_role, self.floor_seq_number))
-
 
 @dataclass(frozen=True, slots=True)
 class AuthorisingRemotePartyControl:
@@ -85,12 +80,6 @@ class TrustAnchorReplacement:
 
     replacement_certificate: bytes
     target_trust_anchor_cell: TrustAnchorCellIdentifier
-
-    def __hash__(self) -> int:
-        # The certificate alone: equal values have equal certificates, and a bytes
-        # object caches its hash, so a supplier's replacements key the encoder's cache
-        # (openecos.gbcs.encode) without hashing the cell in Python as well.
-        return hash(self.replacement_certificate)
 
 
 @dataclass(frozen=True, slots=True)

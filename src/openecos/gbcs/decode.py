@@ -104,12 +104,16 @@ _new_alert = constructor(UpdateSecurityCredentialsAlert)
 # input cannot grow it; a full cache only means slower decoding.
 _CELL_CACHE: dict[bytes, TrustAnchorCellIdentifier] = {}
 _CELL_CACHE_LIMIT = 256
-# Likewise the otherRemotePartySeqNumberChanges of CoS commands (the supplier's floors).
+# Likewise the otherRemotePartySeqNumberChanges of CoS commands (the supplier's floors);
+# these caches are emptied when full, so they follow a service's changing suppliers.
 _CHANGES_CACHE: dict[bytes, tuple[RemotePartySeqNumberChange, ...]] = {}
 _CACHE_LIMIT = 256
-# And a supplier's replacement certificates and certification path (see _remembered).
-_REPLACEMENTS_CACHE: dict[bytes, tuple[TrustAnchorReplacement, ...]] = {}
-_PATH_CACHE: dict[bytes, tuple[bytes, ...]] = {}
+# And the end of a supplier's commands: certificates, path, time (see _command_tail).
+_TAIL_CACHE: dict[
+    bytes, tuple[tuple[TrustAnchorReplacement, ...], tuple[bytes, ...], datetime | None]
+] = {}
+_TAIL_SIZE_LIMIT = 16384
+"""Four SMKI certificates take under 2 KiB; a larger tail is decoded, never kept."""
 
 
 # -- primitives -------------------------------------------------------------------------------
@@ -288,8 +292,9 @@ def _control(buf: bytes, pos: int, end: int) -> tuple[AuthorisingRemotePartyCont
             changes = _CHANGES_CACHE.get(section)
             if changes is None:
                 changes, at = _sequence_of(buf, at, stop, _seq_change, 0xA6)
-                if len(_CHANGES_CACHE) < _CACHE_LIMIT:
-                    _CHANGES_CACHE[section] = changes
+                if len(_CHANGES_CACHE) >= _CACHE_LIMIT:
+                    _CHANGES_CACHE.clear()
+                _CHANGES_CACHE[section] = changes
             else:
                 at += len(section)
         else:
@@ -346,45 +351,42 @@ def _certificates(buf: bytes, pos: int, end: int) -> tuple[tuple[bytes, ...], in
     return tuple(items), stop
 
 
-def _remembered(
-    cache: dict[bytes, T],
-    decode: Callable[[bytes, int, int], tuple[T, int]],
-    buf: bytes,
-    pos: int,
-    end: int,
-) -> tuple[T, int]:
-    """``decode`` at ``pos``, or the value decoded before from the same SEQUENCE bytes.
-
-    A supplier sends the same replacement certificates and certification path in
-    every command it sends (its certificates change yearly, its commands by the
-    thousand), so the CoS Party remembers their decoded form by their exact bytes:
-    a dictionary lookup instead of walking three certificates. Bounded like the
-    cell cache; any other length form, or a full cache, decodes as usual.
-    """
-    if pos + 4 <= end and buf[pos] == SEQUENCE and buf[pos + 1] == 0x82:
-        stop = pos + 4 + ((buf[pos + 2] << 8) | buf[pos + 3])
-        if stop <= end:
-            section = buf[pos:stop]
-            value = cache.get(section)
-            if value is None:
-                value, at = decode(buf, pos, end)
-                if at == stop and len(cache) < _CACHE_LIMIT:
-                    cache[section] = value
-            return value, stop
-    return decode(buf, pos, end)
-
-
 def _command(buf: bytes, pos: int, end: int) -> tuple[UpdateSecurityCredentialsCommand, int]:
     start, stop = read_tlv(buf, pos, end, SEQUENCE)
     control, at = _control(buf, start, stop)
-    replacements, at = _remembered(_REPLACEMENTS_CACHE, _replacements, buf, at, stop)
-    path, at = _remembered(_PATH_CACHE, _certificates, buf, at, stop)
+    # What follows the control block is the supplier's (certificates, path, and a time
+    # that the cache key includes): remembered by its bytes, see _remembered_tail.
+    if stop - at > _TAIL_SIZE_LIMIT:
+        return _new_command(control, *_command_tail(buf, at, stop)), stop
+    tail = buf[at:stop]
+    remembered = _TAIL_CACHE.get(tail)
+    if remembered is None:
+        remembered = _command_tail(buf, at, stop)
+        if len(_TAIL_CACHE) >= _CACHE_LIMIT:
+            _TAIL_CACHE.clear()
+        _TAIL_CACHE[tail] = remembered
+    return _new_command(control, *remembered), stop
+
+
+def _command_tail(
+    buf: bytes, at: int, stop: int
+) -> tuple[tuple[TrustAnchorReplacement, ...], tuple[bytes, ...], datetime | None]:
+    """The replacements, certification path and execution time that end a command.
+
+    A supplier sends the same replacement certificates and certification path in
+    every command it sends (its certificates change yearly, its commands by the
+    thousand), so :func:`_command` remembers these decoded values by their exact
+    bytes (the execution time included): one dictionary lookup instead of walking
+    four certificates. Bounded: a full cache is emptied and fills again.
+    """
+    replacements, at = _replacements(buf, at, stop)
+    path, at = _certificates(buf, at, stop)
     when = None
     if at < stop:
         when, at = _time(buf, at, stop)
         if at != stop:
             raise _trailing(at, stop)
-    return _new_command(control, replacements, path, when), stop
+    return replacements, path, when
 
 
 def _replacement_outcome(buf: bytes, pos: int, end: int) -> tuple[ReplacementOutcome, int]:

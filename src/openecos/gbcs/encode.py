@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import attrgetter
 from typing import TypeVar
 
 from openecos.gbcs.codes import (
@@ -32,7 +33,6 @@ from openecos.gbcs.cs02a import (
     TrustAnchorCellContents,
 )
 from openecos.gbcs.cs02b import (
-    AuthorisingRemotePartyControl,
     ExecutionOutcome,
     RemotePartySeqNumberChange,
     ReplacementOutcome,
@@ -103,9 +103,6 @@ class _Encoder:
 
     def seq_change(self, change: RemotePartySeqNumberChange) -> bytes:
         return _encoded_seq_change(change, self.style)
-
-    def control(self, control: AuthorisingRemotePartyControl) -> bytes:
-        return _control(control, self.style)
 
     def replacement(self, replacement: TrustAnchorReplacement) -> bytes:
         return self.tlv(
@@ -204,55 +201,118 @@ def _member(table: dict[int, bytes], code: int, what: str) -> bytes:
         raise EncodeError(f"{code!r} is not a valid {what}") from None
 
 
-def _control(control: AuthorisingRemotePartyControl, style: LengthStyle) -> bytes:
-    # On the build hot path (bench/gbcs_codec.py). Everything but the seq number
-    # recurs from command to command (mode, cell, the floors it sets), so what comes
-    # before and after it is cached by value; a plaintext key is never cached.
-    seq = unsigned(0x83, control.authorising_remote_party_seq_number)
-    key = control.plaintext_symmetric_key
-    sections = (
-        control.credentials_replacement_mode,
-        control.apply_time_based_cpv_checks,
-        control.authorising_remote_party_ta_cell,
-        control.new_remote_party_floor_seq_number,
-        control.new_remote_party_specialist_floor_seq_numbers,
-        control.other_remote_party_seq_number_changes,
-        style,
-    )
-    if key is None:
-        try:
-            before, after = _control_sections(*sections)
-        except TypeError:  # an unhashable value where a tuple belongs: encode it afresh
-            before, after = _control_sections.__wrapped__(*sections)
-    else:
-        before, after = _control_sections.__wrapped__(*sections)
-        before = b"".join((before[:3], _Encoder(style).tlv(0x80, key), before[3:]))
-    size = len(before) + len(seq) + len(after)
-    if size < 0x80:
-        return b"".join((bytes((_SEQUENCE, size)), before, seq, after))
-    return _Encoder(style).tlv(_SEQUENCE, before, seq, after)
+# Command templates (see _command). Bounded: a full cache is emptied and fills again.
+_TEMPLATES: dict[
+    tuple[
+        int,
+        int,
+        bool,
+        int | None,
+        tuple[bytes, ...],
+        tuple[bytes, ...],
+        datetime | None,
+        LengthStyle,
+    ],
+    tuple[
+        tuple[
+            TrustAnchorCellIdentifier | None,
+            tuple[SpecialistSeqNumber, ...] | None,
+            tuple[RemotePartySeqNumberChange, ...] | None,
+            tuple[TrustAnchorCellIdentifier, ...],
+        ],
+        bytes,
+        bytes,
+    ],
+] = {}
+_REMEMBERED_LIMIT = 512
+_CERTIFICATE = attrgetter("replacement_certificate")
+_TARGET_CELL = attrgetter("target_trust_anchor_cell")
 
 
 def _command(value: UpdateSecurityCredentialsCommand, style: LengthStyle) -> bytes:
+    # The build hot path (bench/gbcs_codec.py measures it against one ECDSA sign). From
+    # one CoS command to the next only the seq number changes: the supplier's
+    # certificates, path, cells and floors recur. So the content is remembered as a
+    # template, the bytes before and after the [3] seq number, keyed by what hashes in
+    # C (codes, the certificates' and path's bytes, which cache their hash, the time)
+    # and checked by == against the rest (cells, floors: frozen values that would hash
+    # in Python, and compare at no cost when they are the very objects seen before).
+    # Few bytecodes matter here: after the signature's big-number work the interpreter
+    # runs with cold caches and branch predictors.
+    control = value.authorising_remote_party_control
+    seq = control.authorising_remote_party_seq_number
+    seq_bytes = (  # the usual two-byte [3] seq number inline
+        bytes((0x83, 2, seq >> 8, seq & 0xFF)) if 0x80 <= seq < 0x8000 else unsigned(0x83, seq)
+    )
+    replacements = value.replacements
+    key = (
+        len(seq_bytes),
+        control.credentials_replacement_mode,
+        control.apply_time_based_cpv_checks,
+        control.new_remote_party_floor_seq_number,
+        tuple(map(_CERTIFICATE, replacements)),
+        value.certification_path,
+        value.execution_date_time,
+        style,
+    )
+    values = (
+        control.authorising_remote_party_ta_cell,
+        control.new_remote_party_specialist_floor_seq_numbers,
+        control.other_remote_party_seq_number_changes,
+        tuple(map(_TARGET_CELL, replacements)),
+    )
+    if control.plaintext_symmetric_key is None:
+        hit = _TEMPLATES.get(key)
+        if hit is not None and hit[0] == values:
+            return b"".join((hit[1], seq_bytes, hit[2]))
+    content, seq_at = _command_afresh(value, style, seq_bytes)
+    if control.plaintext_symmetric_key is None:  # a key is never remembered
+        if len(_TEMPLATES) >= _REMEMBERED_LIMIT:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = (values, content[:seq_at], content[seq_at + len(seq_bytes) :])
+    return content
+
+
+def _command_afresh(
+    value: UpdateSecurityCredentialsCommand, style: LengthStyle, seq_bytes: bytes
+) -> tuple[bytes, int]:
+    """The command's content and the offset of its ``[3]`` seq number in it."""
+    control = value.authorising_remote_party_control
+    before, after = _control_sections(
+        control.credentials_replacement_mode,
+        control.apply_time_based_cpv_checks,
+        control.new_remote_party_floor_seq_number,
+        style,
+        control.authorising_remote_party_ta_cell,
+        control.new_remote_party_specialist_floor_seq_numbers,
+        control.other_remote_party_seq_number_changes,
+    )
+    encoder = _Encoder(style)
+    secret = control.plaintext_symmetric_key
+    if secret is not None:  # [0] plaintextSymmetricKey follows the 3-byte mode
+        before = b"".join((before[:3], encoder.tlv(0x80, secret), before[3:]))
+    control_bytes = encoder.tlv(_SEQUENCE, before, seq_bytes, after)
+    seq_at = len(control_bytes) - len(after) - len(seq_bytes)
     when = value.execution_date_time
-    control = _control(value.authorising_remote_party_control, style)
-    replacements = _encoded_replacements(value.replacements, style)
-    path = _encoded_certification_path(value.certification_path, style)
-    time = b"" if when is None else _time_bytes(when)
-    size = len(control) + len(replacements) + len(path) + len(time)
-    head = bytes((_SEQUENCE, size)) if size < 0x80 else b"\x30" + encode_length(size, style)
-    return b"".join((head, control, replacements, path, time))
+    parts = (
+        control_bytes,
+        encoder.seq_of(value.replacements, encoder.replacement),
+        encoder.seq_of(value.certification_path, _checked_certificate),
+        b"" if when is None else _time_bytes(when),
+    )
+    content = encoder.tlv(_SEQUENCE, *parts)
+    header = len(content) - sum(map(len, parts))
+    return content, header + seq_at
 
 
-@lru_cache(maxsize=256)
 def _control_sections(
-    mode: CredentialsReplacementMode,
+    mode: int,
     apply_checks: bool,
-    cell: TrustAnchorCellIdentifier | None,
     floor: int | None,
+    style: LengthStyle,
+    cell: TrustAnchorCellIdentifier | None,
     specialist: tuple[SpecialistSeqNumber, ...] | None,
     changes: tuple[RemotePartySeqNumberChange, ...] | None,
-    style: LengthStyle,
 ) -> tuple[bytes, bytes]:
     """The control block's encoding before and after its ``[3]`` seq number (§4).
 
@@ -310,25 +370,6 @@ def _encoded_cell(cell: TrustAnchorCellIdentifier, tag: int) -> bytes:
     return bytes((tag,)) + encode_length(len(body)) + body
 
 
-# A supplier sends the same three certificates and the same certification path in
-# every 6.23 it sends, so the CoS Party encodes the same sections again and again:
-# they make up most of a command's bytes and of its encoding time. Values are
-# frozen and hashable (bytes cache their hash), so the sections are cached whole.
-
-
-@lru_cache(maxsize=512)
-def _encoded_replacements(
-    replacements: tuple[TrustAnchorReplacement, ...], style: LengthStyle
-) -> bytes:
-    encoder = _Encoder(style)
-    return encoder.seq_of(replacements, encoder.replacement)
-
-
-@lru_cache(maxsize=64)
-def _encoded_certification_path(path: tuple[bytes, ...], style: LengthStyle) -> bytes:
-    return _Encoder(style).seq_of(path, _checked_certificate)
-
-
 @lru_cache(maxsize=1024)
 def _checked_certificate(certificate: bytes) -> bytes:
     # Opaque DER, copied verbatim; only check it is one whole SEQUENCE so the result decodes.
@@ -352,6 +393,10 @@ def _time_bytes(value: datetime) -> bytes:
         f"{utc.year:04d}{utc.month:02d}{utc.day:02d}{utc.hour:02d}{utc.minute:02d}{utc.second:02d}Z"
     )
     return b"\x18\x0f" + text.encode("ascii")
+
+
+command_content = _command
+"""The content of a CS02b command (:func:`encode_content` for that type; for the builder)."""
 
 
 def encode_content(value: Content, style: LengthStyle = LengthStyle.DER) -> bytes:

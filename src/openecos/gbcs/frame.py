@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from openecos.eui import Eui64
-from openecos.gbcs._fast import constructor
+from openecos.gbcs._fast import constructor, twin_of
 from openecos.gbcs.codes import CraFlag, MessageCode
 from openecos.gbcs.errors import DecodeError, DecodeReason, EncodeError
 from openecos.gbcs.tlv import encode_length, expect_end, read_length
@@ -100,7 +100,7 @@ class GeneralSigningApdu:
     def encode(self) -> bytes:
         """The whole APDU, from ``DF`` through the signature block."""
         remembered = _last_encoded
-        if remembered[0] is self:  # just built by openecos.gbcs.builder (see remember_encoding)
+        if remembered[0] is self:  # just built by openecos.gbcs.builder (see _last_encoded)
             return remembered[1]
         return b"\xdf" + self.signed_bytes() + self.signature_block()
 
@@ -175,6 +175,8 @@ _new_eui = constructor(Eui64)
 _new_apdu = constructor(GeneralSigningApdu)
 new_apdu = _new_apdu
 """Builds a :class:`GeneralSigningApdu` from already-checked field values, in field order."""
+apdu_twin = twin_of(_new_apdu)
+"""Its mutable twin (see :func:`openecos.gbcs._fast.twin_of`)."""
 _HEADER = struct.Struct(">BBQB8sB8s")
 """``09 <cra> <counter 8> 08 <originator> 08 <recipient>``: the fixed part after ``DF``."""
 _CS02_OTHER_INFORMATION = struct.Struct(">BH")
@@ -258,15 +260,9 @@ def signed_bytes(
 
 # The encoding of the APDU built last, with the APDU itself (held, so the identity test
 # cannot be fooled by a recycled id). openecos.gbcs.builder has just joined those bytes to
-# sign them; encode() of that same immutable value returns them instead of joining again.
+# sign them and stores the pair here (one atomic assignment, so threads see a matching
+# pair); encode() of that same immutable value returns them instead of joining again.
 _last_encoded: tuple[GeneralSigningApdu | None, bytes] = (None, b"")
-
-
-def remember_encoding(apdu: GeneralSigningApdu, encoded: bytes) -> GeneralSigningApdu:
-    """Records ``encoded`` (which must be ``apdu``'s exact encoding) for ``apdu.encode()``."""
-    global _last_encoded
-    _last_encoded = (apdu, encoded)
-    return apdu
 
 
 _new_ciphering = constructor(GeneralCiphering)

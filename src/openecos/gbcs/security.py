@@ -123,9 +123,17 @@ def verify_signature(frame: GbcsFrame, public_key: ec.EllipticCurvePublicKey) ->
     signature = frame.apdu.signature
     if not signature:
         raise SignatureInvalid("the APDU is not signed")
-    verify_signed_bytes(
-        memoryview(frame.raw)[frame.apdu_start + 1 : frame.content_end], signature, public_key
-    )
+    if len(signature) != SIGNATURE_SIZE or not isinstance(public_key.curve, ec.SECP256R1):
+        verify_signed_bytes(b"", signature, public_key)  # raises the reason
+    # verify_signed_bytes, inlined (hot path): the signed range as received, no copy.
+    try:
+        public_key.verify(
+            der_signature(signature),
+            memoryview(frame.raw)[frame.apdu_start + 1 : frame.content_end],
+            _ECDSA_SHA256,
+        )
+    except InvalidSignature:
+        raise SignatureInvalid("the signature does not verify with this key") from None
 
 
 # -- MAC --------------------------------------------------------------------------------------
@@ -169,25 +177,6 @@ def compute_mac(key: bytes, originator: Eui64, apdu: bytes | memoryview) -> byte
     return AESGCM(key).encrypt(originator.value + _IV_TAIL, b"", aad)[:MAC_SIZE]
 
 
-def _frame_key(frame: GbcsFrame, shared_secret: bytes) -> bytes:
-    # The KDF's OtherInfo from the header bytes as received, which decode_frame checked:
-    # after DF come 09 <cra> <counter 8> 08 <originator> 08 <recipient>, and OtherInfo is
-    # algorithm-id ‖ originator ‖ 09 ‖ cra ‖ counter ‖ recipient (§3.2).
-    raw, at = frame.raw, frame.apdu_start
-    return sha256(
-        b"".join(
-            (
-                _KDF_COUNTER,
-                shared_secret,
-                KDF_ALGORITHM_ID,
-                raw[at + 12 : at + 20],
-                raw[at + 1 : at + 11],
-                raw[at + 21 : at + 29],
-            )
-        )
-    ).digest()[:16]
-
-
 def verify_mac(frame: GbcsFrame, shared_secret: bytes) -> None:
     """Verifies the General-Ciphering GMAC with the ECDH shared secret Z.
 
@@ -196,9 +185,27 @@ def verify_mac(frame: GbcsFrame, shared_secret: bytes) -> None:
     ciphering = frame.ciphering
     if ciphering is None:
         raise MacInvalid("the frame has no General-Ciphering MAC")
-    key = _frame_key(frame, shared_secret)
     raw, at = frame.raw, frame.apdu_start
-    tag = AESGCM(key).encrypt(raw[at + 12 : at + 20] + _IV_TAIL, b"", frame.mac_aad)
+    originator = raw[at + 12 : at + 20]
+    # The KDF's OtherInfo from the header bytes as received, which decode_frame checked:
+    # after DF come 09 <cra> <counter 8> 08 <originator> 08 <recipient>, and OtherInfo is
+    # algorithm-id ‖ originator ‖ 09 ‖ cra ‖ counter ‖ recipient (§3.2).
+    key = sha256(
+        b"".join(
+            (
+                _KDF_COUNTER,
+                shared_secret,
+                KDF_ALGORITHM_ID,
+                originator,
+                raw[at + 1 : at + 11],
+                raw[at + 21 : at + 29],
+            )
+        )
+    ).digest()[:16]
+    view = memoryview(raw)
+    tag = AESGCM(key).encrypt(
+        originator + _IV_TAIL, b"", b"".join((MAC_AAD_PREFIX, view[at : frame.apdu_end]))
+    )
     if not compare_digest(tag[:MAC_SIZE], ciphering.mac):
         raise MacInvalid("the GMAC tag does not verify")
 

@@ -44,6 +44,7 @@ from openecos.keys.model import (
 )
 
 _ECDSA_PREHASHED = ec.ECDSA(Prehashed(hashes.SHA256()))
+_ECDH = ec.ECDH()
 
 
 def _permits(info: KeyInfo, operation: KeyOperation) -> bool:
@@ -73,7 +74,7 @@ def load_private_key(data: bytes, source: str = "private key") -> ec.EllipticCur
 class SoftwareKey:
     """A handle on one in-memory entry (see :class:`openecos.keys.KeyHandle`)."""
 
-    __slots__ = ("_info", "_may_sign", "_private", "_public")
+    __slots__ = ("_info", "_may_exchange", "_may_sign", "_private", "_public")
 
     def __init__(
         self,
@@ -87,6 +88,7 @@ class SoftwareKey:
         # The entry's permissions are fixed for the handle's life: decided once here,
         # not per signature (signing a GBCS command is benchmarked, bench/gbcs_codec.py).
         self._may_sign = private_key is not None and _permits(info, KeyOperation.SIGN)
+        self._may_exchange = private_key is not None and _permits(info, KeyOperation.EXCHANGE)
 
     def __repr__(self) -> str:
         return f"SoftwareKey({self._info!r})"
@@ -115,14 +117,26 @@ class SoftwareKey:
         if type(digest) is not bytes or len(digest) != DIGEST_SIZE:
             check_digest(digest)
             digest = bytes(digest)
-        return raw_signature(private.sign(digest, _ECDSA_PREHASHED))
+        der = private.sign(digest, _ECDSA_PREHASHED)
+        # OpenSSL's DER, 30 L 02 lr r 02 ls s, to r‖s inline (raw_signature checks and
+        # converts any other form): signing a GBCS command is benchmarked.
+        r_end = 4 + der[3]
+        if (
+            der[0] == 0x30
+            and der[2] == 2
+            and der[r_end] == 2
+            and r_end + 2 + der[r_end + 1] == len(der)
+        ):
+            return der[4:r_end].rjust(32, b"\x00")[-32:] + der[r_end + 2 :].rjust(32, b"\x00")[-32:]
+        return raw_signature(der)
 
     def exchange(self, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
         """Static ECDH: the 32-byte x-coordinate of the shared point."""
-        self._info.check_permits(KeyOperation.EXCHANGE)
-        peer = check_peer(peer_public_key)
-        assert self._private is not None
-        return self._private.exchange(ec.ECDH(), peer)
+        private = self._private
+        if not self._may_exchange or private is None:
+            self._info.check_permits(KeyOperation.EXCHANGE)  # raises the reason
+            raise PrivateKeyMissing(self._info.name, KeyOperation.EXCHANGE)
+        return private.exchange(_ECDH, check_peer(peer_public_key))
 
     def _private_key(self) -> ec.EllipticCurvePrivateKey | None:
         return self._private
