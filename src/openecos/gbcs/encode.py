@@ -203,27 +203,20 @@ def _member(table: dict[int, bytes], code: int, what: str) -> bytes:
 
 # Command templates (see _command). Bounded: a full cache is emptied and fills again.
 _TEMPLATES: dict[
-    tuple[
-        int,
-        int,
-        bool,
-        int | None,
-        tuple[bytes, ...],
-        tuple[bytes, ...],
-        datetime | None,
-        LengthStyle,
-    ],
-    tuple[
-        tuple[
-            TrustAnchorCellIdentifier | None,
-            tuple[SpecialistSeqNumber, ...] | None,
-            tuple[RemotePartySeqNumberChange, ...] | None,
-            tuple[TrustAnchorCellIdentifier, ...],
-        ],
-        bytes,
-        bytes,
-    ],
+    tuple[tuple[bytes, ...], int, LengthStyle],
+    tuple[tuple[tuple[object, ...], tuple[object, ...], tuple[object, ...]], bytes, bytes],
 ] = {}
+_CONTROL_REST = attrgetter(
+    "credentials_replacement_mode",
+    "apply_time_based_cpv_checks",
+    "new_remote_party_floor_seq_number",
+    "authorising_remote_party_ta_cell",
+    "new_remote_party_specialist_floor_seq_numbers",
+    "other_remote_party_seq_number_changes",
+    "plaintext_symmetric_key",
+)
+"""Every field of the control block but its seq number (one C call)."""
+_COMMAND_REST = attrgetter("certification_path", "execution_date_time")
 _REMEMBERED_LIMIT = 512
 _CERTIFICATE = attrgetter("replacement_certificate")
 _TARGET_CELL = attrgetter("target_trust_anchor_cell")
@@ -234,9 +227,9 @@ def _command(value: UpdateSecurityCredentialsCommand, style: LengthStyle) -> byt
     # one CoS command to the next only the seq number changes: the supplier's
     # certificates, path, cells and floors recur. So the content is remembered as a
     # template, the bytes before and after the [3] seq number, keyed by what hashes in
-    # C (codes, the certificates' and path's bytes, which cache their hash, the time)
-    # and checked by == against the rest (cells, floors: frozen values that would hash
-    # in Python, and compare at no cost when they are the very objects seen before).
+    # C (the certificates' bytes, which cache their hash) and checked by == against the
+    # rest (codes, cells, floors, path, time: frozen values that would hash in Python,
+    # and compare at no cost when they are the very objects seen before).
     # Few bytecodes matter here: after the signature's big-number work the interpreter
     # runs with cold caches and branch predictors.
     control = value.authorising_remote_party_control
@@ -245,31 +238,16 @@ def _command(value: UpdateSecurityCredentialsCommand, style: LengthStyle) -> byt
         bytes((0x83, 2, seq >> 8, seq & 0xFF)) if 0x80 <= seq < 0x8000 else unsigned(0x83, seq)
     )
     replacements = value.replacements
-    key = (
-        len(seq_bytes),
-        control.credentials_replacement_mode,
-        control.apply_time_based_cpv_checks,
-        control.new_remote_party_floor_seq_number,
-        tuple(map(_CERTIFICATE, replacements)),
-        value.certification_path,
-        value.execution_date_time,
-        style,
-    )
-    values = (
-        control.authorising_remote_party_ta_cell,
-        control.new_remote_party_specialist_floor_seq_numbers,
-        control.other_remote_party_seq_number_changes,
-        tuple(map(_TARGET_CELL, replacements)),
-    )
-    if control.plaintext_symmetric_key is None:
-        hit = _TEMPLATES.get(key)
-        if hit is not None and hit[0] == values:
-            return b"".join((hit[1], seq_bytes, hit[2]))
+    key = (tuple(map(_CERTIFICATE, replacements)), len(seq_bytes), style)
+    rest = (_CONTROL_REST(control), _COMMAND_REST(value), tuple(map(_TARGET_CELL, replacements)))
+    hit = _TEMPLATES.get(key)
+    if hit is not None and hit[0] == rest and control.plaintext_symmetric_key is None:
+        return b"".join((hit[1], seq_bytes, hit[2]))
     content, seq_at = _command_afresh(value, style, seq_bytes)
     if control.plaintext_symmetric_key is None:  # a key is never remembered
         if len(_TEMPLATES) >= _REMEMBERED_LIMIT:
             _TEMPLATES.clear()
-        _TEMPLATES[key] = (values, content[:seq_at], content[seq_at + len(seq_bytes) :])
+        _TEMPLATES[key] = (rest, content[:seq_at], content[seq_at + len(seq_bytes) :])
     return content
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from openecos.eui import Eui64
 from openecos.gbcs._fast import constructor, twin_of
@@ -267,6 +267,14 @@ _last_encoded: tuple[GeneralSigningApdu | None, bytes] = (None, b"")
 
 _new_ciphering = constructor(GeneralCiphering)
 _new_frame = constructor(GbcsFrame)
+# The mutable twins, for the hot path of decode_frame that inlines the constructors.
+_EuiTwin: Any = twin_of(_new_eui)
+_ApduTwin: Any = twin_of(_new_apdu)
+_CipheringTwin: Any = twin_of(_new_ciphering)
+_FrameTwin: Any = twin_of(_new_frame)
+_CS02_HEADER = struct.Struct(">BBQB8sB8sBBHBH")
+"""After ``DF``: fixed part, date-time ``00``, ``02 <code>``, content length ``82 HH LL``."""
+_CS02_HEADER_SIZE = _CS02_HEADER.size
 
 
 def encode_general_ciphering(apdu: bytes, mac: bytes) -> bytes:
@@ -295,7 +303,61 @@ def decode_frame(data: bytes) -> GbcsFrame:
         and end >= 10 + 5 + 1 + MAC_SIZE
     ):
         mac_start = end - MAC_SIZE
-        return _decode_general_signing(data, 15, mac_start, _new_ciphering(data[mac_start:]))
+        ciphering = _CipheringTwin(data[mac_start:])
+        ciphering.__class__ = GeneralCiphering
+        # And the usual General-Signing APDU: its header up to the content in one struct
+        # call (fixed part, date-time 00, other-information 02 <code>, length 82 HH LL),
+        # the content, then 40 and r‖s up to the MAC. Any other form, or any fault,
+        # takes _decode_general_signing, which reports it.
+        if mac_start - 16 >= _CS02_HEADER_SIZE + SIGNATURE_SIZE + 1:
+            (
+                id_length,
+                cra,
+                counter,
+                length_1,
+                title_1,
+                length_2,
+                title_2,
+                date_time_length,
+                other_length,
+                code,
+                content_tag,
+                content_length,
+            ) = _CS02_HEADER.unpack_from(data, 16)
+            content_end = 16 + _CS02_HEADER_SIZE + content_length
+            if (
+                content_end + 1 + SIGNATURE_SIZE == mac_start
+                and data[content_end] == SIGNATURE_SIZE
+                and id_length == _TRANSACTION_ID_LENGTH
+                and length_1 == length_2 == _SYSTEM_TITLE_LENGTH
+                and date_time_length == other_length - 2 == 0
+                and content_tag == 0x82
+                and content_length >= 0x100
+                and cra in _CRA_FLAGS
+            ):
+                originator = _EuiTwin(title_1)
+                originator.__class__ = Eui64
+                recipient = _EuiTwin(title_2)
+                recipient.__class__ = Eui64
+                content_start = 16 + _CS02_HEADER_SIZE
+                apdu = _ApduTwin(
+                    _CRA_FLAGS[cra],
+                    counter,
+                    originator,
+                    recipient,
+                    _MESSAGE_CODES.get(code, code),
+                    data[content_start:content_end],
+                    None,
+                    b"",
+                    data[content_end + 1 : mac_start],
+                )
+                apdu.__class__ = GeneralSigningApdu
+                frame = _FrameTwin(
+                    apdu, ciphering, data, 15, mac_start, 45, content_start, content_end
+                )
+                frame.__class__ = GbcsFrame
+                return frame  # type: ignore[no-any-return]
+        return _decode_general_signing(data, 15, mac_start, ciphering)
     if end == 0:
         raise DecodeError(DecodeReason.TRUNCATED, 0, "empty frame")
     if data[0] == GENERAL_SIGNING_TAG:
