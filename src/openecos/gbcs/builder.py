@@ -66,7 +66,8 @@ def build_apdu(
         body = encode_content(content, length_style)
     size = len(body)
     signed = None
-    if date_time is None and 0x100 <= size < 0x10000 and cra_flag in CRA_FLAGS:
+    flag = CRA_FLAGS.get(cra_flag)
+    if date_time is None and 0x100 <= size < 0x10000 and flag is not None:
         try:  # fixed part, date-time 00, other-information 02 <code>, content length
             header = _HEADER_82.pack(
                 9, cra_flag, originator_counter, 8, originator.value, 8, recipient.value,
@@ -89,7 +90,7 @@ def build_apdu(
         if type(signature) is not bytes:
             signature = bytes(signature)
     apdu: GeneralSigningApdu = _ApduTwin(
-        CRA_FLAGS[cra_flag],
+        CRA_FLAGS[cra_flag] if flag is None else flag,
         originator_counter,
         originator,
         recipient,

@@ -204,19 +204,20 @@ def _member(table: dict[int, bytes], code: int, what: str) -> bytes:
 # Command templates (see _command). Bounded: a full cache is emptied and fills again.
 _TEMPLATES: dict[
     tuple[tuple[bytes, ...], int, LengthStyle],
-    tuple[tuple[tuple[object, ...], tuple[object, ...], tuple[object, ...]], bytes, bytes],
+    tuple[tuple[tuple[object, ...], tuple[object, ...]], bytes, bytes],
 ] = {}
-_CONTROL_REST = attrgetter(
-    "credentials_replacement_mode",
-    "apply_time_based_cpv_checks",
-    "new_remote_party_floor_seq_number",
-    "authorising_remote_party_ta_cell",
-    "new_remote_party_specialist_floor_seq_numbers",
-    "other_remote_party_seq_number_changes",
-    "plaintext_symmetric_key",
+_REST = attrgetter(
+    "authorising_remote_party_control.plaintext_symmetric_key",
+    "authorising_remote_party_control.credentials_replacement_mode",
+    "authorising_remote_party_control.apply_time_based_cpv_checks",
+    "authorising_remote_party_control.new_remote_party_floor_seq_number",
+    "authorising_remote_party_control.authorising_remote_party_ta_cell",
+    "authorising_remote_party_control.new_remote_party_specialist_floor_seq_numbers",
+    "authorising_remote_party_control.other_remote_party_seq_number_changes",
+    "certification_path",
+    "execution_date_time",
 )
-"""Every field of the control block but its seq number (one C call)."""
-_COMMAND_REST = attrgetter("certification_path", "execution_date_time")
+"""Every field of a command but its seq number and replacements, in one C call."""
 _REMEMBERED_LIMIT = 512
 _CERTIFICATE = attrgetter("replacement_certificate")
 _TARGET_CELL = attrgetter("target_trust_anchor_cell")
@@ -232,19 +233,18 @@ def _command(value: UpdateSecurityCredentialsCommand, style: LengthStyle) -> byt
     # and compare at no cost when they are the very objects seen before).
     # Few bytecodes matter here: after the signature's big-number work the interpreter
     # runs with cold caches and branch predictors.
-    control = value.authorising_remote_party_control
-    seq = control.authorising_remote_party_seq_number
+    seq = value.authorising_remote_party_control.authorising_remote_party_seq_number
     seq_bytes = (  # the usual two-byte [3] seq number inline
         bytes((0x83, 2, seq >> 8, seq & 0xFF)) if 0x80 <= seq < 0x8000 else unsigned(0x83, seq)
     )
     replacements = value.replacements
     key = (tuple(map(_CERTIFICATE, replacements)), len(seq_bytes), style)
-    rest = (_CONTROL_REST(control), _COMMAND_REST(value), tuple(map(_TARGET_CELL, replacements)))
+    rest = (_REST(value), tuple(map(_TARGET_CELL, replacements)))
     hit = _TEMPLATES.get(key)
-    if hit is not None and hit[0] == rest and control.plaintext_symmetric_key is None:
+    if hit is not None and hit[0] == rest and rest[0][0] is None:
         return b"".join((hit[1], seq_bytes, hit[2]))
     content, seq_at = _command_afresh(value, style, seq_bytes)
-    if control.plaintext_symmetric_key is None:  # a key is never remembered
+    if rest[0][0] is None:  # a plaintext key is never remembered
         if len(_TEMPLATES) >= _REMEMBERED_LIMIT:
             _TEMPLATES.clear()
         _TEMPLATES[key] = (rest, content[:seq_at], content[seq_at + len(seq_bytes) :])

@@ -45,9 +45,13 @@ from openecos.keys.model import (
 
 _ECDSA_PREHASHED = ec.ECDSA(Prehashed(hashes.SHA256()))
 _ECDH = ec.ECDH()
-# (size, lr) of 30 L 02 lr r 02 ls s (so ls = size - 6 - lr) -> where the 32 bytes of r
-# and of s start, for INTEGERs of 32 bytes or of 00 and 32 bytes (top bit set).
-_RS_OFFSETS = {(6 + r + s, r): (4 + r - 32, 6 + r + s - 32) for r in (32, 33) for s in (32, 33)}
+# (size, lr) of 30 L 02 lr r 02 ls s (so ls = size - 6 - lr) -> the slices that hold the
+# 32 bytes of r and of s, for INTEGERs of 32 bytes or of 00 and 32 bytes (top bit set).
+_RS_SLICES = {
+    (6 + r + s, r): (slice(4 + r - 32, 4 + r), slice(6 + r + s - 32, 6 + r + s))
+    for r in (32, 33)
+    for s in (32, 33)
+}
 
 
 def _permits(info: KeyInfo, operation: KeyOperation) -> bool:
@@ -124,10 +128,10 @@ class SoftwareKey:
         # OpenSSL's DER 30 L 02 lr r 02 ls s, with r and s of 32 significant bytes (all but
         # about 1 in 128 signatures), to r‖s by two slices; raw_signature converts the rest.
         # Signing a GBCS command is benchmarked (bench/gbcs_codec.py).
-        at = _RS_OFFSETS.get((len(der), der[3]))
+        at = _RS_SLICES.get((len(der), der[3]))
         if at is None:
             return raw_signature(der)
-        return der[at[0] : at[0] + 32] + der[at[1] : at[1] + 32]
+        return der[at[0]] + der[at[1]]
 
     def exchange(self, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
         """Static ECDH: the 32-byte x-coordinate of the shared point."""
