@@ -123,7 +123,10 @@ def verify_signature(frame: GbcsFrame, public_key: ec.EllipticCurvePublicKey) ->
     signature = frame.apdu.signature
     if not signature:
         raise SignatureInvalid("the APDU is not signed")
-    if len(signature) != SIGNATURE_SIZE or not isinstance(public_key.curve, ec.SECP256R1):
+    curve = public_key.curve  # the exact type first: isinstance goes through ABCMeta
+    if len(signature) != SIGNATURE_SIZE or not (
+        type(curve) is ec.SECP256R1 or isinstance(curve, ec.SECP256R1)
+    ):
         verify_signed_bytes(b"", signature, public_key)  # raises the reason
     # verify_signed_bytes, inlined (hot path): the signed range as received, no copy.
     try:
