@@ -132,6 +132,29 @@ def test_a_command_differing_in_any_remembered_value_is_encoded_afresh() -> None
             ),
         )
     )
+    first, second, *others = command.replacements
+    variants.append(  # the first certificate (the template's key) kept, a later cell changed
+        dataclasses.replace(
+            command,
+            replacements=(
+                first,
+                dataclasses.replace(second, target_trust_anchor_cell=cell),
+                *others,
+            ),
+        )
+    )
+    variants.append(  # a later certificate changed
+        dataclasses.replace(
+            command,
+            replacements=(
+                first,
+                dataclasses.replace(
+                    second, replacement_certificate=second.replacement_certificate[:-1] + b"\x00"
+                ),
+                *others,
+            ),
+        )
+    )
     variants.append(dataclasses.replace(command, certification_path=()))
     variants.append(dataclasses.replace(command, execution_date_time=CANCELLATION_DATE_TIME))
     for variant in variants:

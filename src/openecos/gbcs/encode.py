@@ -203,8 +203,10 @@ def _member(table: dict[int, bytes], code: int, what: str) -> bytes:
 
 # Command templates (see _command). Bounded: a full cache is emptied and fills again.
 _TEMPLATES: dict[
-    tuple[tuple[bytes, ...], int, LengthStyle],
-    tuple[tuple[tuple[object, ...], tuple[object, ...]], bytes, bytes],
+    tuple[bytes, int, LengthStyle],
+    tuple[
+        tuple[tuple[object, ...], tuple[tuple[bytes, TrustAnchorCellIdentifier], ...]], bytes, bytes
+    ],
 ] = {}
 _REST = attrgetter(
     "authorising_remote_party_control.plaintext_symmetric_key",
@@ -219,8 +221,7 @@ _REST = attrgetter(
 )
 """Every field of a command but its seq number and replacements, in one C call."""
 _REMEMBERED_LIMIT = 512
-_CERTIFICATE = attrgetter("replacement_certificate")
-_TARGET_CELL = attrgetter("target_trust_anchor_cell")
+_REPLACEMENT = attrgetter("replacement_certificate", "target_trust_anchor_cell")
 
 
 def _command(value: UpdateSecurityCredentialsCommand, style: LengthStyle) -> bytes:
@@ -228,9 +229,10 @@ def _command(value: UpdateSecurityCredentialsCommand, style: LengthStyle) -> byt
     # one CoS command to the next only the seq number changes: the supplier's
     # certificates, path, cells and floors recur. So the content is remembered as a
     # template, the bytes before and after the [3] seq number, keyed by what hashes in
-    # C (the certificates' bytes, which cache their hash) and checked by == against the
-    # rest (codes, cells, floors, path, time: frozen values that would hash in Python,
-    # and compare at no cost when they are the very objects seen before).
+    # C (the first certificate's bytes, which cache their hash) and checked by == against
+    # every other field (codes, certificates, cells, floors, path, time: frozen values
+    # would hash in Python; compared, they cost nothing when they are the very objects
+    # seen before, as a service's constant cells are, and a memcmp for certificates).
     # Few bytecodes matter here: after the signature's big-number work the interpreter
     # runs with cold caches and branch predictors.
     seq = value.authorising_remote_party_control.authorising_remote_party_seq_number
@@ -238,8 +240,8 @@ def _command(value: UpdateSecurityCredentialsCommand, style: LengthStyle) -> byt
         bytes((0x83, 2, seq >> 8, seq & 0xFF)) if 0x80 <= seq < 0x8000 else unsigned(0x83, seq)
     )
     replacements = value.replacements
-    key = (tuple(map(_CERTIFICATE, replacements)), len(seq_bytes), style)
-    rest = (_REST(value), tuple(map(_TARGET_CELL, replacements)))
+    key = (replacements[0].replacement_certificate if replacements else b"", len(seq_bytes), style)
+    rest = (_REST(value), tuple(map(_REPLACEMENT, replacements)))
     hit = _TEMPLATES.get(key)
     if hit is not None and hit[0] == rest and rest[0][0] is None:
         return b"".join((hit[1], seq_bytes, hit[2]))
