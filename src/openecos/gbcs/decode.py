@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TypeVar
+from operator import attrgetter
+from typing import Any, TypeVar
 
 from openecos.eui import Eui64
-from openecos.gbcs._fast import constructor
+from openecos.gbcs._fast import constructor, twin_of
 from openecos.gbcs.codes import (
     AlertCode,
     CellUsage,
@@ -98,12 +99,40 @@ _new_replacement_outcome = constructor(ReplacementOutcome)
 _new_execution_outcome = constructor(ExecutionOutcome)
 _new_response = constructor(UpdateSecurityCredentialsResponse)
 _new_alert = constructor(UpdateSecurityCredentialsAlert)
+_ControlTwin: Any = twin_of(_new_control)
+_CommandTwin: Any = twin_of(_new_command)
 
 # Trust-anchor cells recur in every command and response and take a few dozen values:
 # decoded cells are remembered by their exact bytes (tag included). Bounded, so hostile
 # input cannot grow it; a full cache only means slower decoding.
 _CELL_CACHE: dict[bytes, TrustAnchorCellIdentifier] = {}
 _CELL_CACHE_LIMIT = 256
+# Likewise the otherRemotePartySeqNumberChanges of CoS commands (the supplier's floors);
+# these caches are emptied when full, so they follow a service's changing suppliers.
+_CHANGES_CACHE: dict[bytes, tuple[RemotePartySeqNumberChange, ...]] = {}
+_CACHE_LIMIT = 256
+# And a supplier's commands as templates around the seq number (see _command): the
+# control's mode and other fields, and the replacements, path and execution time.
+_COMMAND_CACHE: dict[
+    tuple[bytes, bytes],
+    tuple[
+        CredentialsReplacementMode,
+        tuple[object, ...],
+        tuple[tuple[TrustAnchorReplacement, ...], tuple[bytes, ...], datetime | None],
+    ],
+] = {}
+_TAIL_SIZE_LIMIT = 16384
+"""Four SMKI certificates take under 2 KiB; a larger command is decoded, never kept."""
+_CONTROL_REST = attrgetter(
+    "authorising_remote_party_ta_cell",
+    "plaintext_symmetric_key",
+    "apply_time_based_cpv_checks",
+    "new_remote_party_floor_seq_number",
+    "new_remote_party_specialist_floor_seq_numbers",
+    "other_remote_party_seq_number_changes",
+)
+"""The control's fields after mode and seq number, in declaration order."""
+_COMMAND_REST = attrgetter("replacements", "certification_path", "execution_date_time")
 
 
 # -- primitives -------------------------------------------------------------------------------
@@ -276,7 +305,19 @@ def _control(buf: bytes, pos: int, end: int) -> tuple[AuthorisingRemotePartyCont
         tag = buf[at] if at < stop else -1
     changes = None
     if tag == 0xA6:
-        changes, at = _sequence_of(buf, at, stop, _seq_change, 0xA6)
+        # The floors a CoS command sets recur command after command: remembered by bytes.
+        if at + 1 < stop and buf[at + 1] < 0x80 and at + 2 + buf[at + 1] <= stop:
+            section = buf[at : at + 2 + buf[at + 1]]
+            changes = _CHANGES_CACHE.get(section)
+            if changes is None:
+                changes, at = _sequence_of(buf, at, stop, _seq_change, 0xA6)
+                if len(_CHANGES_CACHE) >= _CACHE_LIMIT:
+                    _CHANGES_CACHE.clear()
+                _CHANGES_CACHE[section] = changes
+            else:
+                at += len(section)
+        else:
+            changes, at = _sequence_of(buf, at, stop, _seq_change, 0xA6)
     if at != stop:
         raise _trailing(at, stop)
     control = _new_control(mode, seq, cell, key, apply_checks, floor, specialist, changes)
@@ -331,6 +372,57 @@ def _certificates(buf: bytes, pos: int, end: int) -> tuple[tuple[bytes, ...], in
 
 def _command(buf: bytes, pos: int, end: int) -> tuple[UpdateSecurityCredentialsCommand, int]:
     start, stop = read_tlv(buf, pos, end, SEQUENCE)
+    # From one command to the next a supplier's commands differ in the seq number alone
+    # (its cell, floors, certificates and path recur), so a command is remembered as a
+    # template: its bytes before and after the [3] seq number's value key what they
+    # decoded to. The usual control block starts 30 LL 02 01 <mode> A2 LL <cell> 83 LL:
+    # with that shape _control reads the seq number from exactly those bytes, and what
+    # it decodes from the others does not depend on them (only successes are kept).
+    c = start
+    if (
+        stop - c > 9
+        and buf[c] == SEQUENCE
+        and buf[c + 2] == INTEGER
+        and buf[c + 3] == 1
+        and buf[c + 5] == 0xA2
+        and buf[c + 6] < 0x80
+    ):
+        seq_start = c + 9 + buf[c + 6]
+        seq_end = seq_start + buf[seq_start - 1]
+        if (
+            seq_end <= c + 2 + buf[c + 1] <= stop
+            and buf[c + 1] < 0x80
+            and buf[seq_start - 2] == 0x83
+            and 0 < seq_end - seq_start <= 8  # so a u64 at most
+            and buf[seq_start] < 0x80  # a positive INTEGER
+            and stop - seq_end <= _TAIL_SIZE_LIMIT
+        ):
+            key = (buf[c:seq_start], buf[seq_end:stop])
+            hit = _COMMAND_CACHE.get(key)
+            seq = int.from_bytes(buf[seq_start:seq_end], "big")
+            if hit is not None:
+                control = _ControlTwin(hit[0], seq, *hit[1])
+                control.__class__ = AuthorisingRemotePartyControl
+                command = _CommandTwin(control, *hit[2])
+                command.__class__ = UpdateSecurityCredentialsCommand
+                return command, stop
+            value = _command_afresh(buf, start, stop)[0]
+            control = value.authorising_remote_party_control
+            if control.authorising_remote_party_seq_number == seq:
+                if len(_COMMAND_CACHE) >= _CACHE_LIMIT:
+                    _COMMAND_CACHE.clear()
+                _COMMAND_CACHE[key] = (
+                    control.credentials_replacement_mode,
+                    _CONTROL_REST(control),
+                    _COMMAND_REST(value),
+                )
+            return value, stop
+    return _command_afresh(buf, start, stop)[0], stop
+
+
+def _command_afresh(
+    buf: bytes, start: int, stop: int
+) -> tuple[UpdateSecurityCredentialsCommand, int]:
     control, at = _control(buf, start, stop)
     replacements, at = _replacements(buf, at, stop)
     path, at = _certificates(buf, at, stop)
@@ -406,6 +498,18 @@ def _whole(
     value, at = decode(data, start, stop)
     if at != stop:
         raise _trailing(at, stop)
+    return value
+
+
+def command_in_frame(buf: bytes, start: int, end: int) -> UpdateSecurityCredentialsCommand:
+    """:func:`decode_update_security_credentials_command` for content bounds a frame vouches for.
+
+    :func:`openecos.gbcs.payload.decode_payload` uses it: ``decode_frame`` has checked
+    ``buf`` is bytes and ``start <= end <= len(buf)``, so only the decoding is left.
+    """
+    value, at = _command(buf, start, end)
+    if at != end:
+        raise _trailing(at, end)
     return value
 
 

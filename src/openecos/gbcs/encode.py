@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import attrgetter
 from typing import TypeVar
 
 from openecos.gbcs.codes import (
@@ -32,7 +33,6 @@ from openecos.gbcs.cs02a import (
     TrustAnchorCellContents,
 )
 from openecos.gbcs.cs02b import (
-    AuthorisingRemotePartyControl,
     ExecutionOutcome,
     RemotePartySeqNumberChange,
     ReplacementOutcome,
@@ -99,41 +99,10 @@ class _Encoder:
         return _encoded_cell(cell, tag)
 
     def specialist(self, item: SpecialistSeqNumber) -> bytes:
-        return self.tlv(
-            _SEQUENCE,
-            unsigned(_INTEGER, SeqNumberUsage(item.seq_number_usage)),
-            unsigned(_INTEGER, item.seq_number),
-        )
+        return _encoded_specialist(item)
 
     def seq_change(self, change: RemotePartySeqNumberChange) -> bytes:
-        specialist = change.specialist_floor_seq_numbers
-        return self.tlv(
-            _SEQUENCE,
-            unsigned(_INTEGER, RemotePartyRole(change.remote_party_role), 0xFF),
-            unsigned(_INTEGER, change.floor_seq_number),
-            b"" if specialist is None else self.seq_of(specialist, self.specialist),
-        )
-
-    def control(self, control: AuthorisingRemotePartyControl) -> bytes:
-        parts = [
-            unsigned(_INTEGER, CredentialsReplacementMode(control.credentials_replacement_mode))
-        ]
-        if control.plaintext_symmetric_key is not None:
-            parts.append(self.tlv(0x80, control.plaintext_symmetric_key))
-        if not control.apply_time_based_cpv_checks:
-            parts.append(b"\x81\x01\x01")  # disapply(1); apply is the default, omitted
-        if control.authorising_remote_party_ta_cell is not None:
-            parts.append(self.cell(control.authorising_remote_party_ta_cell, 0xA2))
-        parts.append(unsigned(0x83, control.authorising_remote_party_seq_number))
-        if control.new_remote_party_floor_seq_number is not None:
-            parts.append(unsigned(0x84, control.new_remote_party_floor_seq_number))
-        if control.new_remote_party_specialist_floor_seq_numbers is not None:
-            specialist = control.new_remote_party_specialist_floor_seq_numbers
-            parts.append(self.seq_of(specialist, self.specialist, 0xA5))
-        if control.other_remote_party_seq_number_changes is not None:
-            changes = control.other_remote_party_seq_number_changes
-            parts.append(self.seq_of(changes, self.seq_change, 0xA6))
-        return self.tlv(_SEQUENCE, *parts)
+        return _encoded_seq_change(change, self.style)
 
     def replacement(self, replacement: TrustAnchorReplacement) -> bytes:
         return self.tlv(
@@ -186,15 +155,7 @@ class _Encoder:
 
     def content(self, value: Content) -> bytes:
         if isinstance(value, UpdateSecurityCredentialsCommand):
-            return self.tlv(
-                _SEQUENCE,
-                self.control(value.authorising_remote_party_control),
-                _encoded_replacements(value.replacements, self.style),
-                _encoded_certification_path(value.certification_path, self.style),
-                b""
-                if value.execution_date_time is None
-                else _time_bytes(value.execution_date_time),
-            )
+            return _command(value, self.style)
         if isinstance(value, UpdateSecurityCredentialsResponse):
             outcome = value.execution_outcome
             return self.tlv(
@@ -221,6 +182,155 @@ class _Encoder:
         raise EncodeError(f"not a CS02a/CS02b content value: {type(value).__name__}")
 
 
+def _codes(
+    table: type[RemotePartyRole | CredentialsReplacementMode | SeqNumberUsage], maximum: int
+) -> dict[int, bytes]:
+    return {int(code): unsigned(_INTEGER, code, maximum) for code in table}
+
+
+_ROLES = _codes(RemotePartyRole, 0xFF)
+_MODES = _codes(CredentialsReplacementMode, 0xFFFF)
+_SEQ_NUMBER_USAGES = _codes(SeqNumberUsage, 0xFFFF)
+
+
+def _member(table: dict[int, bytes], code: int, what: str) -> bytes:
+    """The INTEGER encoding of ``code``; raises EncodeError unless it is a member."""
+    try:
+        return table[code]
+    except (KeyError, TypeError):
+        raise EncodeError(f"{code!r} is not a valid {what}") from None
+
+
+# Command templates (see _command). Bounded: a full cache is emptied and fills again.
+_TEMPLATES: dict[
+    tuple[bytes, int, LengthStyle],
+    tuple[
+        tuple[tuple[object, ...], tuple[tuple[bytes, TrustAnchorCellIdentifier], ...]], bytes, bytes
+    ],
+] = {}
+_REST = attrgetter(
+    "authorising_remote_party_control.plaintext_symmetric_key",
+    "authorising_remote_party_control.credentials_replacement_mode",
+    "authorising_remote_party_control.apply_time_based_cpv_checks",
+    "authorising_remote_party_control.new_remote_party_floor_seq_number",
+    "authorising_remote_party_control.authorising_remote_party_ta_cell",
+    "authorising_remote_party_control.new_remote_party_specialist_floor_seq_numbers",
+    "authorising_remote_party_control.other_remote_party_seq_number_changes",
+    "certification_path",
+    "execution_date_time",
+)
+"""Every field of a command but its seq number and replacements, in one C call."""
+_REMEMBERED_LIMIT = 512
+_REPLACEMENT = attrgetter("replacement_certificate", "target_trust_anchor_cell")
+
+
+def _command(value: UpdateSecurityCredentialsCommand, style: LengthStyle) -> bytes:
+    # The build hot path (bench/gbcs_codec.py measures it against one ECDSA sign). From
+    # one CoS command to the next only the seq number changes: the supplier's
+    # certificates, path, cells and floors recur. So the content is remembered as a
+    # template, the bytes before and after the [3] seq number, keyed by what hashes in
+    # C (the first certificate's bytes, which cache their hash) and checked by == against
+    # every other field (codes, certificates, cells, floors, path, time: frozen values
+    # would hash in Python; compared, they cost nothing when they are the very objects
+    # seen before, as a service's constant cells are, and a memcmp for certificates).
+    # Few bytecodes matter here: after the signature's big-number work the interpreter
+    # runs with cold caches and branch predictors.
+    seq = value.authorising_remote_party_control.authorising_remote_party_seq_number
+    seq_bytes = (  # the usual two-byte [3] seq number inline
+        bytes((0x83, 2, seq >> 8, seq & 0xFF)) if 0x80 <= seq < 0x8000 else unsigned(0x83, seq)
+    )
+    replacements = value.replacements
+    key = (replacements[0].replacement_certificate if replacements else b"", len(seq_bytes), style)
+    rest = (_REST(value), tuple(map(_REPLACEMENT, replacements)))
+    hit = _TEMPLATES.get(key)
+    if hit is not None and hit[0] == rest and rest[0][0] is None:
+        return b"".join((hit[1], seq_bytes, hit[2]))
+    content, seq_at = _command_afresh(value, style, seq_bytes)
+    if rest[0][0] is None:  # a plaintext key is never remembered
+        if len(_TEMPLATES) >= _REMEMBERED_LIMIT:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = (rest, content[:seq_at], content[seq_at + len(seq_bytes) :])
+    return content
+
+
+def _command_afresh(
+    value: UpdateSecurityCredentialsCommand, style: LengthStyle, seq_bytes: bytes
+) -> tuple[bytes, int]:
+    """The command's content and the offset of its ``[3]`` seq number in it."""
+    control = value.authorising_remote_party_control
+    before, after = _control_sections(
+        control.credentials_replacement_mode,
+        control.apply_time_based_cpv_checks,
+        control.new_remote_party_floor_seq_number,
+        style,
+        control.authorising_remote_party_ta_cell,
+        control.new_remote_party_specialist_floor_seq_numbers,
+        control.other_remote_party_seq_number_changes,
+    )
+    encoder = _Encoder(style)
+    secret = control.plaintext_symmetric_key
+    if secret is not None:  # [0] plaintextSymmetricKey follows the 3-byte mode
+        before = b"".join((before[:3], encoder.tlv(0x80, secret), before[3:]))
+    control_bytes = encoder.tlv(_SEQUENCE, before, seq_bytes, after)
+    seq_at = len(control_bytes) - len(after) - len(seq_bytes)
+    when = value.execution_date_time
+    parts = (
+        control_bytes,
+        encoder.seq_of(value.replacements, encoder.replacement),
+        encoder.seq_of(value.certification_path, _checked_certificate),
+        b"" if when is None else _time_bytes(when),
+    )
+    content = encoder.tlv(_SEQUENCE, *parts)
+    header = len(content) - sum(map(len, parts))
+    return content, header + seq_at
+
+
+def _control_sections(
+    mode: int,
+    apply_checks: bool,
+    floor: int | None,
+    style: LengthStyle,
+    cell: TrustAnchorCellIdentifier | None,
+    specialist: tuple[SpecialistSeqNumber, ...] | None,
+    changes: tuple[RemotePartySeqNumberChange, ...] | None,
+) -> tuple[bytes, bytes]:
+    """The control block's encoding before and after its ``[3]`` seq number (§4).
+
+    ``before`` starts with the 3-byte mode, where the caller inserts a ``[0]`` key.
+    """
+    before = [_member(_MODES, mode, "replacement mode")]
+    if not apply_checks:
+        before.append(b"\x81\x01\x01")  # disapply(1); apply is the default, omitted
+    if cell is not None:
+        before.append(_encoded_cell(cell, 0xA2))
+    after = []
+    if floor is not None:
+        after.append(unsigned(0x84, floor))
+    encoder = _Encoder(style)
+    if specialist is not None:
+        after.append(encoder.seq_of(specialist, _encoded_specialist, 0xA5))
+    if changes is not None:
+        after.append(encoder.tlv(0xA6, *[_encoded_seq_change(change, style) for change in changes]))
+    return b"".join(before), b"".join(after)
+
+
+def _encoded_specialist(item: SpecialistSeqNumber) -> bytes:
+    body = _member(_SEQ_NUMBER_USAGES, item.seq_number_usage, "seq number usage") + unsigned(
+        _INTEGER, item.seq_number
+    )
+    return bytes((_SEQUENCE, len(body))) + body  # at most 3 + 11 bytes: the short form
+
+
+def _encoded_seq_change(change: RemotePartySeqNumberChange, style: LengthStyle) -> bytes:
+    specialist = change.specialist_floor_seq_numbers
+    return _Encoder(style).tlv(
+        _SEQUENCE,
+        _member(_ROLES, change.remote_party_role, "remote party role"),
+        unsigned(_INTEGER, change.floor_seq_number),
+        b"" if specialist is None else _Encoder(style).seq_of(specialist, _encoded_specialist),
+    )
+
+
 def _octets(value: bytes, size: int) -> bytes:
     if len(value) != size:
         raise EncodeError(f"{size} bytes expected, got {len(value)}")
@@ -238,25 +348,6 @@ def _encoded_cell(cell: TrustAnchorCellIdentifier, tag: int) -> bytes:
         )
     )
     return bytes((tag,)) + encode_length(len(body)) + body
-
-
-# A supplier sends the same three certificates and the same certification path in
-# every 6.23 it sends, so the CoS Party encodes the same sections again and again:
-# they make up most of a command's bytes and of its encoding time. Values are
-# frozen and hashable (bytes cache their hash), so the sections are cached whole.
-
-
-@lru_cache(maxsize=512)
-def _encoded_replacements(
-    replacements: tuple[TrustAnchorReplacement, ...], style: LengthStyle
-) -> bytes:
-    encoder = _Encoder(style)
-    return encoder.seq_of(replacements, encoder.replacement)
-
-
-@lru_cache(maxsize=64)
-def _encoded_certification_path(path: tuple[bytes, ...], style: LengthStyle) -> bytes:
-    return _Encoder(style).seq_of(path, _checked_certificate)
 
 
 @lru_cache(maxsize=1024)
@@ -284,6 +375,10 @@ def _time_bytes(value: datetime) -> bytes:
     return b"\x18\x0f" + text.encode("ascii")
 
 
+command_content = _command
+"""The content of a CS02b command (:func:`encode_content` for that type; for the builder)."""
+
+
 def encode_content(value: Content, style: LengthStyle = LengthStyle.DER) -> bytes:
     """Encodes a CS02a/CS02b content value.
 
@@ -292,6 +387,8 @@ def encode_content(value: Content, style: LengthStyle = LengthStyle.DER) -> byte
     Raises :class:`EncodeError` for values outside their ASN.1 range.
     """
     try:
+        if type(value) is UpdateSecurityCredentialsCommand:  # the hot path: the CoS command
+            return _command(value, style)
         return _Encoder(style).content(value)
     except ValueError as exc:  # an int that is no member of its code table
         if isinstance(exc, EncodeError):

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from openecos.eui import Eui64
-from openecos.gbcs._fast import constructor
+from openecos.gbcs._fast import constructor, twin_of
 from openecos.gbcs.codes import CraFlag, MessageCode
 from openecos.gbcs.errors import DecodeError, DecodeReason, EncodeError
-from openecos.gbcs.tlv import U64_MAX, encode_length, expect_end, read_length
+from openecos.gbcs.tlv import encode_length, expect_end, read_length
 
 GENERAL_SIGNING_TAG = 0xDF
 GENERAL_CIPHERING_TAG = 0xDD
@@ -48,7 +48,8 @@ clock status unspecified (§2.4)."""
 
 _TRANSACTION_ID_LENGTH = 9
 _SYSTEM_TITLE_LENGTH = 8
-_CRA_FLAGS = {flag.value: flag for flag in CraFlag}
+CRA_FLAGS = {flag.value: flag for flag in CraFlag}
+_CRA_FLAGS = CRA_FLAGS
 _MESSAGE_CODES = {code.value: code for code in MessageCode}
 
 
@@ -78,31 +79,15 @@ class GeneralSigningApdu:
 
     def signed_bytes(self) -> bytes:
         """The bytes a signature covers: after ``DF`` through the end of the content (§3.1)."""
-        if not 0 <= self.originator_counter <= U64_MAX:
-            raise EncodeError(f"originator counter {self.originator_counter} is not a u64")
-        if not 0 <= self.message_code <= 0xFFFF:
-            raise EncodeError(f"message code {self.message_code} is not 16 bits")
-        if self.date_time is None:
-            date_time = b"\x00"
-        elif len(self.date_time) == DLMS_DATE_TIME_SIZE:
-            date_time = b"\x0c" + self.date_time
-        else:
-            raise EncodeError("a DLMS date-time is 12 bytes")
-        other = self.message_code.to_bytes(2, "big") + self.supplementary_information
-        return b"".join(
-            (
-                bytes((_TRANSACTION_ID_LENGTH, CraFlag(self.cra_flag))),
-                self.originator_counter.to_bytes(8, "big"),
-                b"\x08",
-                self.originator.value,
-                b"\x08",
-                self.recipient.value,
-                date_time,
-                encode_length(len(other)),
-                other,
-                encode_length(len(self.content)),
-                self.content,
-            )
+        return signed_bytes(
+            self.cra_flag,
+            self.originator_counter,
+            self.originator,
+            self.recipient,
+            self.message_code,
+            self.content,
+            self.date_time,
+            self.supplementary_information,
         )
 
     def signature_block(self) -> bytes:
@@ -114,6 +99,9 @@ class GeneralSigningApdu:
 
     def encode(self) -> bytes:
         """The whole APDU, from ``DF`` through the signature block."""
+        remembered = _last_encoded
+        if remembered[0] is self:  # just built by openecos.gbcs.builder (see _last_encoded)
+            return remembered[1]
         return b"\xdf" + self.signed_bytes() + self.signature_block()
 
     def with_signature(self, signature: bytes | None) -> GeneralSigningApdu:
@@ -185,8 +173,108 @@ class GbcsFrame:
 
 _new_eui = constructor(Eui64)
 _new_apdu = constructor(GeneralSigningApdu)
+new_apdu = _new_apdu
+"""Builds a :class:`GeneralSigningApdu` from already-checked field values, in field order."""
+apdu_twin = twin_of(_new_apdu)
+"""Its mutable twin (see :func:`openecos.gbcs._fast.twin_of`)."""
+_HEADER = struct.Struct(">BBQB8sB8s")
+"""``09 <cra> <counter 8> 08 <originator> 08 <recipient>``: the fixed part after ``DF``."""
+_CS02_OTHER_INFORMATION = struct.Struct(">BH")
+_SIMPLE_HEADER = struct.Struct(">BBQB8sB8sBBH")
+"""The fixed part, date-time ``00`` and other-information ``02 <code>``."""
+"""Other-information that is the message code alone (CS02a/CS02b): ``02 <code>``."""
+
+
+def signed_bytes(
+    cra_flag: int,
+    originator_counter: int,
+    originator: Eui64,
+    recipient: Eui64,
+    message_code: int,
+    content: bytes,
+    date_time: bytes | None = None,
+    supplementary_information: bytes = b"",
+) -> bytes:
+    """The signed range of a General-Signing APDU from its values (§3.1), checked.
+
+    One ``struct`` call and one join: building a command is benchmarked against one
+    ECDSA sign (bench/gbcs_codec.py).
+    """
+    size = len(content)
+    if size < 0x80:
+        content_length = bytes((size,))
+    elif size < 0x10000:
+        content_length = bytes((0x81, size) if size < 0x100 else (0x82, size >> 8, size & 0xFF))
+    else:
+        content_length = encode_length(size)
+    if date_time is None and not supplementary_information and cra_flag in _CRA_FLAGS:
+        # The usual case in one struct call: the fixed part, date-time 00 and
+        # other-information 02 <code>. struct refuses a counter outside u64 or a code
+        # outside 16 bits; the checks below then name the fault.
+        try:
+            header = _SIMPLE_HEADER.pack(
+                _TRANSACTION_ID_LENGTH,
+                cra_flag,
+                originator_counter,
+                _SYSTEM_TITLE_LENGTH,
+                originator.value,
+                _SYSTEM_TITLE_LENGTH,
+                recipient.value,
+                0,
+                2,
+                message_code,
+            )
+        except struct.error:
+            pass
+        else:
+            return b"".join((header, content_length, content))
+    if cra_flag not in _CRA_FLAGS:
+        raise EncodeError(f"CRA flag {cra_flag!r} is not 1, 2 or 3")
+    if not 0 <= message_code <= 0xFFFF:
+        raise EncodeError(f"message code {message_code} is not 16 bits")
+    try:
+        header = _HEADER.pack(
+            _TRANSACTION_ID_LENGTH,
+            cra_flag,
+            originator_counter,
+            _SYSTEM_TITLE_LENGTH,
+            originator.value,
+            _SYSTEM_TITLE_LENGTH,
+            recipient.value,
+        )
+    except struct.error:
+        raise EncodeError(f"originator counter {originator_counter!r} is not a u64") from None
+    if date_time is None:
+        date_time_block = b"\x00"
+    elif len(date_time) == DLMS_DATE_TIME_SIZE:
+        date_time_block = b"\x0c" + date_time
+    else:
+        raise EncodeError("a DLMS date-time is 12 bytes")
+    if supplementary_information:
+        other = message_code.to_bytes(2, "big") + supplementary_information
+        other_block = encode_length(len(other)) + other
+    else:
+        other_block = _CS02_OTHER_INFORMATION.pack(2, message_code)
+    return b"".join((header, date_time_block, other_block, content_length, content))
+
+
+# The encoding of the APDU built last, with the APDU itself (held, so the identity test
+# cannot be fooled by a recycled id). openecos.gbcs.builder has just joined those bytes to
+# sign them and stores the pair here (one atomic assignment, so threads see a matching
+# pair); encode() of that same immutable value returns them instead of joining again.
+_last_encoded: tuple[GeneralSigningApdu | None, bytes] = (None, b"")
+
+
 _new_ciphering = constructor(GeneralCiphering)
 _new_frame = constructor(GbcsFrame)
+# The mutable twins, for the hot path of decode_frame that inlines the constructors.
+_EuiTwin: Any = twin_of(_new_eui)
+_ApduTwin: Any = twin_of(_new_apdu)
+_CipheringTwin: Any = twin_of(_new_ciphering)
+_FrameTwin: Any = twin_of(_new_frame)
+_CS02_HEADER = struct.Struct(">BBQB8sB8sBBHBH")
+"""After ``DF``: fixed part, date-time ``00``, ``02 <code>``, content length ``82 HH LL``."""
+_CS02_HEADER_SIZE = _CS02_HEADER.size
 
 
 def encode_general_ciphering(apdu: bytes, mac: bytes) -> bytes:
@@ -206,6 +294,70 @@ def decode_frame(data: bytes) -> GbcsFrame:
     if not isinstance(data, bytes):
         data = bytes(data)
     end = len(data)
+    # The usual command: DD, six 00, an 82 HH LL length that runs to the end, 11 00000000
+    # and DF; two C-level prefix tests. Anything else takes the checks below.
+    if (
+        data.startswith(_DD_82)
+        and data.startswith(_SECURITY_HEADER_DF, 10)
+        and 10 + ((data[8] << 8) | data[9]) == end
+        and end >= 10 + 5 + 1 + MAC_SIZE
+    ):
+        mac_start = end - MAC_SIZE
+        ciphering = _CipheringTwin(data[mac_start:])
+        ciphering.__class__ = GeneralCiphering
+        # And the usual General-Signing APDU: its header up to the content in one struct
+        # call (fixed part, date-time 00, other-information 02 <code>, length 82 HH LL),
+        # the content, then 40 and r‖s up to the MAC. Any other form, or any fault,
+        # takes _decode_general_signing, which reports it.
+        if mac_start - 16 >= _CS02_HEADER_SIZE + SIGNATURE_SIZE + 1:
+            (
+                id_length,
+                cra,
+                counter,
+                length_1,
+                title_1,
+                length_2,
+                title_2,
+                date_time_length,
+                other_length,
+                code,
+                content_tag,
+                content_length,
+            ) = _CS02_HEADER.unpack_from(data, 16)
+            content_end = 16 + _CS02_HEADER_SIZE + content_length
+            if (
+                content_end + 1 + SIGNATURE_SIZE == mac_start
+                and data[content_end] == SIGNATURE_SIZE
+                and id_length == _TRANSACTION_ID_LENGTH
+                and length_1 == length_2 == _SYSTEM_TITLE_LENGTH
+                and date_time_length == other_length - 2 == 0
+                and content_tag == 0x82
+                and content_length >= 0x100
+                and cra in _CRA_FLAGS
+            ):
+                originator = _EuiTwin(title_1)
+                originator.__class__ = Eui64
+                recipient = _EuiTwin(title_2)
+                recipient.__class__ = Eui64
+                content_start = 16 + _CS02_HEADER_SIZE
+                apdu = _ApduTwin(
+                    _CRA_FLAGS[cra],
+                    counter,
+                    originator,
+                    recipient,
+                    _MESSAGE_CODES.get(code, code),
+                    data[content_start:content_end],
+                    None,
+                    b"",
+                    data[content_end + 1 : mac_start],
+                )
+                apdu.__class__ = GeneralSigningApdu
+                frame = _FrameTwin(
+                    apdu, ciphering, data, 15, mac_start, 45, content_start, content_end
+                )
+                frame.__class__ = GbcsFrame
+                return frame  # type: ignore[no-any-return]
+        return _decode_general_signing(data, 15, mac_start, ciphering)
     if end == 0:
         raise DecodeError(DecodeReason.TRUNCATED, 0, "empty frame")
     if data[0] == GENERAL_SIGNING_TAG:
@@ -234,7 +386,9 @@ def decode_frame(data: bytes) -> GbcsFrame:
     return _decode_general_signing(data, pos + 5, mac_start, ciphering)
 
 
-_FIXED_HEADER = struct.Struct(">BBQB8sB8s")
+_FIXED_HEADER = _HEADER
+_DD_82 = GENERAL_CIPHERING_PREFIX + b"\x82"
+_SECURITY_HEADER_DF = SECURITY_HEADER + bytes((GENERAL_SIGNING_TAG,))
 
 
 def _fixed_header_fault(data: bytes, pos: int) -> NoReturn:
@@ -276,7 +430,11 @@ def _decode_general_signing(
     else:
         raise DecodeError(DecodeReason.INVALID_VALUE, pos, "date-time length must be 0 or 12")
     other_start = pos
-    other_length, pos = read_length(data, pos, end)
+    if pos < end and data[pos] < 0x80:  # a CS02 other-information is 2 bytes
+        other_length = data[pos]
+        pos += 1
+    else:
+        other_length, pos = read_length(data, pos, end)
     if other_length < 2:
         raise DecodeError(DecodeReason.INVALID_VALUE, other_start, "no message code")
     if pos + other_length > end:
@@ -285,7 +443,11 @@ def _decode_general_signing(
     message_code = _MESSAGE_CODES.get(code, code)
     supplementary = data[pos + 2 : pos + other_length]
     pos += other_length
-    content_length, content_start = read_length(data, pos, end)
+    if pos + 2 < end and data[pos] == 0x82:  # contents of 256 bytes to 64 KiB, most
+        content_length = (data[pos + 1] << 8) | data[pos + 2]
+        content_start = pos + 3
+    else:
+        content_length, content_start = read_length(data, pos, end)
     content_end = content_start + content_length
     if content_end > end:
         raise DecodeError(DecodeReason.LENGTH_OVERRUN, pos, f"content length {content_length}")

@@ -15,8 +15,8 @@ from openecos.gbcs.codes import CraFlag, MessageCode
 from openecos.gbcs.cs02b import UpdateSecurityCredentialsCommand
 from openecos.gbcs.decode import (
     Content,
+    command_in_frame,
     decode_update_security_credentials_alert,
-    decode_update_security_credentials_command,
     decode_update_security_credentials_response,
 )
 from openecos.gbcs.decode_cs02a import (
@@ -38,6 +38,12 @@ def decode_payload(frame: GbcsFrame) -> Content:
     """Decodes the CS02a/CS02b content of ``frame``; offsets in errors are frame offsets."""
     apdu = frame.apdu
     code = apdu.message_code
+    if (
+        apdu.cra_flag is _COMMAND
+        and _CS02B_FIRST <= code <= _CS02B_LAST
+        and not apdu.supplementary_information
+    ):  # the hot path: a CS02b command
+        return command_in_frame(frame.raw, frame.content_start, frame.content_end)
     is_cs02a = code == _CS02A
     is_alert = code == _ALERT
     is_cs02b = _CS02B_FIRST <= code <= _CS02B_LAST
@@ -63,7 +69,7 @@ def decode_payload(frame: GbcsFrame) -> Content:
             return decode_provide_security_credential_details_command(raw, start, end)
         return decode_provide_security_credential_details_response(raw, start, end)
     if command:
-        return decode_update_security_credentials_command(raw, start, end)
+        return command_in_frame(raw, start, end)
     return decode_update_security_credentials_response(raw, start, end)
 
 

@@ -36,6 +36,10 @@ class LengthStyle(Enum):
     DEVICE = "device"
     """``82 00 LL``, as RTDS meters write responses and alerts (docs/gbcs-cs02b.md §4)."""
 
+    # Members are singletons compared by identity, so the identity hash agrees with ==;
+    # Enum's own __hash__ is Python code, and styles key the encoder's caches.
+    __hash__ = object.__hash__
+
 
 # -- decoding ---------------------------------------------------------------------------------
 
@@ -175,6 +179,8 @@ def unsigned_value(value: int, maximum: int = U64_MAX) -> bytes:
 def unsigned(tag: int, value: int, maximum: int = U64_MAX) -> bytes:
     if 0 <= value < 0x80 and value <= maximum:  # one content octet: most codes and floors
         return bytes((tag, 1, value))
+    if 0x80 <= value < 0x8000 and value <= maximum:  # two: seq numbers of a young party
+        return bytes((tag, 2, value >> 8, value & 0xFF))
     body = unsigned_value(value, maximum)
     return bytes((tag, len(body))) + body
 

@@ -22,8 +22,16 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from openecos.gbcs.codes import KeyUsage
-from openecos.keys.errors import DuplicateKey, InvalidKeyMaterial, KeyNotFound, KeyOperation
+from openecos.keys.errors import (
+    DuplicateKey,
+    InvalidKeyMaterial,
+    KeyNotFound,
+    KeyOperation,
+    KeyStoreError,
+    PrivateKeyMissing,
+)
 from openecos.keys.model import (
+    DIGEST_SIZE,
     KeyHandle,
     KeyInfo,
     KeyStore,
@@ -36,6 +44,22 @@ from openecos.keys.model import (
 )
 
 _ECDSA_PREHASHED = ec.ECDSA(Prehashed(hashes.SHA256()))
+_ECDH = ec.ECDH()
+# (size, lr) of 30 L 02 lr r 02 ls s (so ls = size - 6 - lr) -> the slices that hold the
+# 32 bytes of r and of s, for INTEGERs of 32 bytes or of 00 and 32 bytes (top bit set).
+_RS_SLICES = {
+    (6 + r + s, r): (slice(4 + r - 32, 4 + r), slice(6 + r + s - 32, 6 + r + s))
+    for r in (32, 33)
+    for s in (32, 33)
+}
+
+
+def _permits(info: KeyInfo, operation: KeyOperation) -> bool:
+    try:
+        info.check_permits(operation)
+    except KeyStoreError:
+        return False
+    return True
 
 
 def load_private_key(data: bytes, source: str = "private key") -> ec.EllipticCurvePrivateKey:
@@ -57,7 +81,7 @@ def load_private_key(data: bytes, source: str = "private key") -> ec.EllipticCur
 class SoftwareKey:
     """A handle on one in-memory entry (see :class:`openecos.keys.KeyHandle`)."""
 
-    __slots__ = ("_info", "_private", "_public")
+    __slots__ = ("_info", "_may_exchange", "_may_sign", "_private", "_public")
 
     def __init__(
         self,
@@ -68,6 +92,10 @@ class SoftwareKey:
         self._info = info
         self._private = private_key
         self._public = public_key
+        # The entry's permissions are fixed for the handle's life: decided once here,
+        # not per signature (signing a GBCS command is benchmarked, bench/gbcs_codec.py).
+        self._may_sign = private_key is not None and _permits(info, KeyOperation.SIGN)
+        self._may_exchange = private_key is not None and _permits(info, KeyOperation.EXCHANGE)
 
     def __repr__(self) -> str:
         return f"SoftwareKey({self._info!r})"
@@ -89,17 +117,29 @@ class SoftwareKey:
 
     def sign_digest(self, digest: bytes) -> bytes:
         """ECDSA P-256 over a SHA-256 digest; the 64-byte raw r‖s."""
-        self._info.check_permits(KeyOperation.SIGN)
-        check_digest(digest)
-        assert self._private is not None  # check_permits guarantees it
-        return raw_signature(self._private.sign(bytes(digest), _ECDSA_PREHASHED))
+        private = self._private
+        if not self._may_sign or private is None:
+            self._info.check_permits(KeyOperation.SIGN)  # raises the reason
+            raise PrivateKeyMissing(self._info.name, KeyOperation.SIGN)
+        if type(digest) is not bytes or len(digest) != DIGEST_SIZE:
+            check_digest(digest)
+            digest = bytes(digest)
+        der = private.sign(digest, _ECDSA_PREHASHED)
+        # OpenSSL's DER 30 L 02 lr r 02 ls s, with r and s of 32 significant bytes (all but
+        # about 1 in 128 signatures), to r‖s by two slices; raw_signature converts the rest.
+        # Signing a GBCS command is benchmarked (bench/gbcs_codec.py).
+        at = _RS_SLICES.get((len(der), der[3]))
+        if at is None:
+            return raw_signature(der)
+        return der[at[0]] + der[at[1]]
 
     def exchange(self, peer_public_key: ec.EllipticCurvePublicKey) -> bytes:
         """Static ECDH: the 32-byte x-coordinate of the shared point."""
-        self._info.check_permits(KeyOperation.EXCHANGE)
-        peer = check_peer(peer_public_key)
-        assert self._private is not None
-        return self._private.exchange(ec.ECDH(), peer)
+        private = self._private
+        if not self._may_exchange or private is None:
+            self._info.check_permits(KeyOperation.EXCHANGE)  # raises the reason
+            raise PrivateKeyMissing(self._info.name, KeyOperation.EXCHANGE)
+        return private.exchange(_ECDH, check_peer(peer_public_key))
 
     def _private_key(self) -> ec.EllipticCurvePrivateKey | None:
         return self._private
