@@ -538,8 +538,71 @@ def dcc_names(manifest: Any) -> Any:
 # -- the service, in processes of its own ---------------------------------------------------------
 
 
+@contextlib.contextmanager
+def profiled(out: str | None, role: str) -> Iterator[None]:
+    """With ``out``: cProfile and SQL statements counted by kind, written at exit."""
+    if out is None:
+        yield
+        return
+    import cProfile
+    import pstats
+    import threading
+    from collections import Counter
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    statements: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def count(_conn: Any, _cursor: Any, statement: str, params: Any, *_rest: Any) -> None:
+        words = statement.split(None, 3)
+        kind = " ".join(words[:3]) if words and words[0] in ("INSERT", "UPDATE") else words[0]
+        if words and words[0] in ("SELECT", "DELETE"):
+            found = re.search(r"\bFROM (\w+)", statement)
+            kind += f" {found.group(1) if found else ''}"
+        with lock:
+            statements[kind] += 1
+
+    event.listen(Engine, "before_cursor_execute", count)
+    profiles: list[cProfile.Profile] = []
+
+    def start_thread_profile(*_args: Any) -> None:
+        # Called once in each new thread (threading.setprofile): profile that thread too.
+        profile = cProfile.Profile()
+        with lock:
+            profiles.append(profile)
+        profile.enable()
+
+    main = cProfile.Profile()
+    profiles.append(main)
+    threading.setprofile(start_thread_profile)
+    main.enable()
+    try:
+        yield
+    finally:
+        main.disable()
+        threading.setprofile(None)  # type: ignore[arg-type]
+        base = f"{out}.{role}-{os.getpid()}"
+        with open(f"{base}.txt", "w") as f:
+            f.write(f"statements {sum(statements.values())}\n")
+            for kind, n in statements.most_common():
+                f.write(f"  {n:8d}  {kind}\n")
+            stats = pstats.Stats(main, stream=f)
+            for profile in profiles[1:]:
+                with contextlib.suppress(Exception):
+                    stats.add(profile)
+            stats.sort_stats("tottime").print_stats(45)
+            stats.sort_stats("cumulative").print_stats(70)
+
+
 def serve_main(args: argparse.Namespace) -> None:
     """One service process: HTTP API (and workers unless ``--no-workers``), or workers only."""
+    with profiled(args.profile, args.role):
+        _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> None:
     from openecos.api import serve
     from openecos.sandbox import read_manifest
     from openecos.service import DEFAULT_DEVICE_KEY_SEED, ServiceConfig, open_runtime
@@ -645,6 +708,8 @@ def start_service(plan: Plan, args: argparse.Namespace) -> Service:
     processes = []
     for i, role in enumerate(roles):
         command = [*base, "--role", role]
+        if args.profile:
+            command += ["--profile", str(Path(args.profile).resolve())]
         if args.py_spy:
             out = Path(f"{args.py_spy}.{i}-{role}.txt")
             profiler = [
@@ -1171,6 +1236,7 @@ def main() -> int:
     serve.add_argument("--xsd", required=True)
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--role", choices=("all", "api", "workers"), default="all")
+    serve.add_argument("--profile", default=None)
     parser.add_argument(
         "--store",
         default="sqlite",
@@ -1211,6 +1277,11 @@ def main() -> int:
         help="profile each service process with py-spy into PATH.<n>-<role>.txt",
     )
     parser.add_argument("--py-spy-bin", default="py-spy")
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="cProfile each service process and count its SQL statements (PATH.<role>-<pid>.txt)",
+    )
     args = parser.parse_args()
     if args.mode == "serve":
         serve_main(args)

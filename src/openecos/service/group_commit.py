@@ -25,24 +25,50 @@ Guarantees, per caller, exactly as if it had run its own transaction:
 
 Writes run in the leader's thread, in queue order: a write function must
 only use the repositories it is given (no thread-local state).
+
+Set-wise batches (:class:`SetWise`, :meth:`GroupCommit.submit`). A caller
+whose writes have one shape (intake: a counter, a request, a work item and
+an audit entry) hands over a value instead of a function, and the leader
+writes the whole batch with a few set-wise statements
+(:attr:`SetWise.write_many`: one statement per table instead of a SAVEPOINT
+and several statements per caller). ``write_many`` checks what it can in
+Python first and returns, per value, None or the refusal (an exception) of
+that value alone, having written nothing for it. If it raises instead (a
+write the database refused, which on PostgreSQL ends the transaction), the
+batch is written again in a new transaction the per-caller way
+(:attr:`SetWise.write_one` in a SAVEPOINT each), so a failing value is
+isolated only when one fails. The guarantees above hold for both paths.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from openecos.store import Repositories, Store
 
 _T = TypeVar("_T")
+_NO_ITEM: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class SetWise:
+    """How to write a batch of values set-wise (see the module docstring)."""
+
+    write_many: Callable[[Repositories, Sequence[Any]], Sequence[BaseException | None]]
+    """Writes the values; returns per value None (written) or its refusal (nothing written)."""
+    write_one: Callable[[Repositories, Any], None]
+    """Writes one value (in a SAVEPOINT of its own) or raises its refusal."""
 
 
 class _Entry(Generic[_T]):
-    __slots__ = ("done", "error", "value", "write")
+    __slots__ = ("done", "error", "item", "value", "write")
 
-    def __init__(self, write: Callable[[Repositories], _T]) -> None:
+    def __init__(self, write: Callable[[Repositories], _T] | None, item: Any = _NO_ITEM) -> None:
         self.write = write
+        self.item = item
         self.value: _T | None = None
         self.error: BaseException | None = None
         self.done = False
@@ -51,16 +77,30 @@ class _Entry(Generic[_T]):
 class GroupCommit:
     """Shares transactions between concurrent writers (see the module docstring)."""
 
-    def __init__(self, store: Store, *, max_batch: int = 256) -> None:
+    def __init__(
+        self, store: Store, *, max_batch: int = 256, set_wise: SetWise | None = None
+    ) -> None:
         self._store = store
         self._max_batch = max_batch
+        self._set_wise = set_wise
         self._condition = threading.Condition()
         self._queue: list[_Entry[object]] = []
         self._leading = False
 
     def run(self, write: Callable[[Repositories], _T]) -> _T:
         """Runs ``write`` in a shared transaction; returns its value once committed."""
-        entry: _Entry[_T] = _Entry(write)
+        return self._wait(_Entry(write))
+
+    def submit(self, item: Any) -> None:
+        """Writes ``item`` with the :class:`SetWise` writer; returns once committed.
+
+        Raises the item's own refusal, or the commit's failure.
+        """
+        if self._set_wise is None:
+            raise RuntimeError("submit() needs a GroupCommit made with set_wise")
+        self._wait(_Entry(None, item))
+
+    def _wait(self, entry: _Entry[_T]) -> _T:
         with self._condition:
             self._queue.append(entry)  # type: ignore[arg-type]
         while True:
@@ -83,12 +123,48 @@ class GroupCommit:
         return entry.value  # type: ignore[return-value]
 
     def _commit(self, batch: list[_Entry[object]]) -> None:
+        items = [e for e in batch if e.item is not _NO_ITEM]
+        if items and self._set_wise is not None and self._commit_set_wise(items):
+            batch = [e for e in batch if e.item is _NO_ITEM]
+            if not batch:
+                return
+        self._commit_each(batch)
+
+    def _commit_set_wise(self, batch: list[_Entry[object]]) -> bool:
+        """The batch's values in a few set-wise statements; False: write them one by one."""
+        assert self._set_wise is not None
+        refused: BaseException | None = None
+        try:
+            with self._store.transaction() as tx:
+                try:
+                    outcomes = self._set_wise.write_many(tx, [e.item for e in batch])
+                except Exception as exc:  # a write refused: isolate it the per-caller way
+                    refused = exc
+                    raise
+        except BaseException as exc:
+            if refused is not None:
+                return False
+            for entry in batch:  # the commit failed: no write of the batch happened
+                entry.error = exc
+                entry.done = True
+            return True
+        for entry, outcome in zip(batch, outcomes, strict=True):
+            entry.error = outcome
+            entry.done = True
+        return True
+
+    def _commit_each(self, batch: list[_Entry[object]]) -> None:
+        set_wise = self._set_wise
         try:
             with self._store.transaction() as tx:
                 for entry in batch:
                     try:
                         with tx.savepoint():
-                            entry.value = entry.write(tx)
+                            if entry.write is not None:
+                                entry.value = entry.write(tx)
+                            else:
+                                assert set_wise is not None
+                                set_wise.write_one(tx, entry.item)
                     except Exception as exc:  # that caller's own refusal; the others go on
                         entry.error = exc
         except BaseException as exc:  # the commit failed: no write of the batch happened

@@ -44,6 +44,20 @@ class Executor:
                 yield self.connection
 
     @contextmanager
+    def write_set(self) -> Iterator[Connection]:
+        """For one set-wise statement: the caller's transaction as it is, no SAVEPOINT.
+
+        A set-wise statement is all or nothing by itself; a caller that must go
+        on after a refusal isolates the rows itself (on PostgreSQL a failed
+        statement ends the caller's transaction).
+        """
+        if self.connection is None:
+            with write_transaction(self.engine) as conn:
+                yield conn
+        else:
+            yield self.connection
+
+    @contextmanager
     def read(self) -> Iterator[Connection]:
         if self.connection is None:
             with read_transaction(self.engine) as conn:
