@@ -118,6 +118,8 @@ class ResponseProcessor:
 
     def _apply(self, tx: Repositories, output: SimulatedOutput, now: datetime) -> None:
         # Read, verify and derive everything first; write only when all of it held.
+        # The caller's SAVEPOINT holds all of it: no SAVEPOINT per call (Repositories.flat).
+        tx = tx.flat()
         message = read_device_message(output.message, self.keys.parties)
         certificates = tx.certificates.by_subject(message.device, None, KeyUsage.DIGITAL_SIGNATURE)
         if not certificates:
@@ -170,14 +172,15 @@ class ResponseProcessor:
                 details={"originator_counter": str(command.originator_counter)},
             )
             return
-        self._move_request(tx, record.request_id, outcome, now)
+        self._move_request(tx, record.request_id, record.status, outcome, now)
         if outcome.inventory is not None:
             for cell in outcome.inventory.installed:
                 tx.devices.set_trust_anchor(message.device, cell)
         if outcome.cancels_pending:
             self._cancel_pending(tx, message.device, now)
-        for due in outcome.due:
-            self._put(tx, due, record.request_id, now)
+        tx.outbox.put_many(
+            [self._message(due, record.request_id, now) for due in outcome.due], at=now
+        )
         tx.audit.append(
             at=now,
             actor=ACTOR,
@@ -192,17 +195,25 @@ class ResponseProcessor:
         )
 
     def _move_request(
-        self, tx: Repositories, request_id: str, outcome: Outcome, now: datetime
+        self,
+        tx: Repositories,
+        request_id: str,
+        status: RequestStatus,
+        outcome: Outcome,
+        now: datetime,
     ) -> None:
-        status = tx.requests.get(request_id).status
+        """``status``: the request's status as read in this transaction."""
         if status is RequestStatus.QUEUED:
             # The answer overtook the worker's "sent" mark (another process was faster).
-            status = tx.requests.transition(
-                request_id,
-                expected=status,
-                status=next_status(status, RequestEvent.COMMAND_SENT),
-                at=now,
-            ).status
+            try:
+                status = tx.requests.transition(
+                    request_id,
+                    expected=status,
+                    status=next_status(status, RequestEvent.COMMAND_SENT),
+                    at=now,
+                ).status
+            except StaleState:  # the mark landed since the read: go on from where it is
+                status = tx.requests.get(request_id).status
         if status in FINAL_STATES:
             return  # a late answer updates the inventory and the command only
         try:
@@ -259,7 +270,10 @@ class ResponseProcessor:
                 details={"originator_counter": str(pending.originator_counter)},
             )
 
-    def _put(self, tx: Repositories, due: DueMessage, request_id: str, now: datetime) -> None:
+    def _message(
+        self, due: DueMessage, request_id: str, now: datetime
+    ) -> tuple[Eui64, OutboxKind, bytes, str | None]:
+        """A due message, built and signed, as an outbox row."""
         signer = self.keys.dcc_signing
         if isinstance(due, DccAlertDue):
             body = build_dcc_alert(
@@ -288,4 +302,4 @@ class ResponseProcessor:
                 response_code=due.response_code,
             )
             kind = OutboxKind.RESPONSE
-        tx.outbox.put(due.recipient, kind, body, at=now, request_id=request_id)
+        return due.recipient, kind, body, request_id

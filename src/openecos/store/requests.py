@@ -136,6 +136,43 @@ class RequestRepository(Repository):
             )
         return _request(row)
 
+    def transition_many(
+        self,
+        request_ids: Sequence[str],
+        *,
+        expected: RequestStatus,
+        status: RequestStatus,
+        at: datetime,
+        cos_party: Eui64 | None = _UNSET,
+    ) -> set[str]:
+        """:meth:`transition` for several requests in one statement; returns those moved.
+
+        A request not in ``expected`` is left as it is (the caller decides whether
+        that is a stale read to retry one by one, or already done by someone else).
+        """
+        if not request_ids:
+            return set()
+        values: dict[str, Any] = {"status": status, "updated_at": utc("at", at)}
+        if cos_party is not _UNSET:
+            values["cos_party"] = cos_party
+        with self._db.write_set() as conn:
+            return set(
+                conn.execute(
+                    update(_rq)
+                    .where(_rq.c.request_id.in_(list(request_ids)), _rq.c.status == expected)
+                    .values(**values)
+                    .returning(_rq.c.request_id)
+                ).scalars()
+            )
+
+    def get_many(self, request_ids: Sequence[str]) -> dict[str, RequestRecord]:
+        """The requests that exist among ``request_ids``, by RequestID."""
+        if not request_ids:
+            return {}
+        with self._db.read() as conn:
+            rows = conn.execute(select(_rq).where(_rq.c.request_id.in_(list(request_ids))))
+            return {row.request_id: _request(row) for row in rows}
+
     def find(
         self,
         *,
