@@ -632,6 +632,10 @@ def _serve(args: argparse.Namespace) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", args.port))
     sock.listen(1024)
+    if args.profile:
+        # uvicorn re-raises the SIGTERM it caught once it has stopped: exit through the
+        # profiler's `finally` then, instead of dying of it.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         serve(runtime, sock=sock)
     finally:

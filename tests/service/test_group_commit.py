@@ -179,3 +179,17 @@ def test_a_failed_commit_fails_every_set_wise_value(store: Store) -> None:
     for name in ("c1", "c2"):
         with pytest.raises(NotFound):
             store.parties.get_party(name)
+
+
+def test_submit_later_resolves_only_once_committed_with_each_values_outcome(
+    store: Store, tmp_path: Path
+) -> None:
+    commits = GroupCommit(store, set_wise=SetWise(_add_parties_set_wise, _add_party))
+    futures = {name: commits.submit_later(name) for name in ("d1", "x2", "d3")}
+    assert futures["d1"].result(timeout=30) is None
+    assert futures["d3"].result(timeout=30) is None
+    with pytest.raises(LookupError, match="refused x2"):
+        futures["x2"].result(timeout=30)
+    with Store.open(f"sqlite:///{tmp_path / 'g.db'}") as other:  # visible: committed
+        assert other.parties.get_party("d1").name == "set-wise"
+        assert other.parties.get_party("d3").name == "set-wise"

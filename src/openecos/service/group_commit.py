@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -64,7 +65,7 @@ class SetWise:
 
 
 class _Entry(Generic[_T]):
-    __slots__ = ("done", "error", "item", "value", "write")
+    __slots__ = ("done", "error", "future", "item", "value", "write")
 
     def __init__(self, write: Callable[[Repositories], _T] | None, item: Any = _NO_ITEM) -> None:
         self.write = write
@@ -72,6 +73,7 @@ class _Entry(Generic[_T]):
         self.value: _T | None = None
         self.error: BaseException | None = None
         self.done = False
+        self.future: Future[None] | None = None
 
 
 class GroupCommit:
@@ -86,6 +88,7 @@ class GroupCommit:
         self._condition = threading.Condition()
         self._queue: list[_Entry[object]] = []
         self._leading = False
+        self._committer: threading.Thread | None = None
 
     def run(self, write: Callable[[Repositories], _T]) -> _T:
         """Runs ``write`` in a shared transaction; returns its value once committed."""
@@ -100,6 +103,52 @@ class GroupCommit:
             raise RuntimeError("submit() needs a GroupCommit made with set_wise")
         self._wait(_Entry(None, item))
 
+    def submit_later(self, item: Any) -> Future[None]:
+        """:meth:`submit` without waiting: a future resolved once ``item`` is committed
+        (or failed with its refusal, or the commit's failure).
+
+        For an event loop, which must not wait on a disk flush: a committer thread
+        of the group's own leads the commits that no waiting caller leads.
+        """
+        if self._set_wise is None:
+            raise RuntimeError("submit_later() needs a GroupCommit made with set_wise")
+        entry: _Entry[object] = _Entry(None, item)
+        entry.future = Future()
+        with self._condition:
+            self._queue.append(entry)
+            if self._committer is None:
+                self._committer = threading.Thread(
+                    target=self._commit_forever, name="openecos-group-commit", daemon=True
+                )
+                self._committer.start()
+            self._condition.notify_all()
+        return entry.future
+
+    def _commit_forever(self) -> None:
+        while True:
+            with self._condition:
+                while not self._queue or self._leading:
+                    self._condition.wait()
+                self._leading = True
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+            self._lead(batch)
+
+    def _lead(self, batch: list[_Entry[object]]) -> None:
+        """Commits ``batch`` (the caller set ``_leading``), then lets the others in."""
+        try:
+            self._commit(batch)
+        finally:
+            with self._condition:
+                self._leading = False
+                self._condition.notify_all()
+            for entry in batch:
+                if entry.future is not None:
+                    if entry.error is not None:
+                        entry.future.set_exception(entry.error)
+                    else:
+                        entry.future.set_result(None)
+
     def _wait(self, entry: _Entry[_T]) -> _T:
         with self._condition:
             self._queue.append(entry)  # type: ignore[arg-type]
@@ -112,12 +161,7 @@ class GroupCommit:
                 self._leading = True
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
-            try:
-                self._commit(batch)
-            finally:
-                with self._condition:
-                    self._leading = False
-                    self._condition.notify_all()
+            self._lead(batch)
         if entry.error is not None:
             raise entry.error
         return entry.value  # type: ignore[return-value]
