@@ -656,18 +656,25 @@ class Service:
     base_url: str
     profiled: bool = False
 
+    roles: list[str] = field(default_factory=list)
+
     def cpu_seconds(self) -> float:
         """CPU time the service processes have used so far (Linux /proc; 0.0 elsewhere)."""
-        total = 0.0
+        return sum(self.cpu_by_role().values())
+
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU time so far per process role (api, workers, all)."""
+        out: dict[str, float] = {}
         tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        for p in self.processes:
+        for i, p in enumerate(self.processes):
+            role = self.roles[i] if i < len(self.roles) else "all"
             for pid in (_children(p.pid) if self.profiled else []) or [p.pid]:
                 try:
                     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 except OSError:
                     continue
-                total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-        return total
+                out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        return out
 
     def stop(self) -> None:
         for p in self.processes:
@@ -735,7 +742,7 @@ def start_service(plan: Plan, args: argparse.Namespace) -> Service:
                 stdout=subprocess.DEVNULL,
             )
         )
-    service = Service(processes, f"http://127.0.0.1:{port}", bool(args.py_spy))
+    service = Service(processes, f"http://127.0.0.1:{port}", bool(args.py_spy), list(roles))
     import httpx
 
     deadline = time.monotonic() + 120
@@ -1149,6 +1156,7 @@ def bench_main(args: argparse.Namespace) -> int:
 
         base = progress.completed()
         cpu0 = service.cpu_seconds()
+        roles0 = service.cpu_by_role()
         t0 = time.perf_counter()
         tp = run_phase(
             "throughput", service.base_url, plan.throughput, args.lanes, None, args.client
@@ -1157,6 +1165,7 @@ def bench_main(args: argparse.Namespace) -> int:
             base + len(plan.throughput), timeout=args.drain_timeout, since=t0
         )
         service_cpu = service.cpu_seconds() - cpu0
+        by_role = {r: c - roles0.get(r, 0.0) for r, c in service.cpu_by_role().items()}
         phases.append(tp)
         completion_rate = None if completed_in is None else len(plan.throughput) / completed_in
         print(f"\nthroughput, closed loop: {len(plan.throughput)} switches, one per lane in flight")
@@ -1173,6 +1182,11 @@ def bench_main(args: argparse.Namespace) -> int:
             f"first send to last I0; floor {floor_us / 1000:.2f}, every stage "
             f"{full_us / 1000:.2f})"
         )
+        for role, seconds in sorted(by_role.items()):
+            print(
+                f"    {role:<8} process(es) {seconds / len(plan.throughput) * 1000:7.2f} ms per "
+                f"switch, {seconds / (completed_in or tp.elapsed) * 100:4.0f} % of a core"
+            )
 
         lat = None
         if plan.latency:
