@@ -620,6 +620,9 @@ def _serve(args: argparse.Namespace) -> None:
     )
     runtime = open_runtime(config)
     if args.role == "workers":
+        if args.nice:
+            # Switches are asynchronous; acknowledgements are what a user waits for.
+            os.nice(args.nice)
         runtime.start()
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
@@ -721,6 +724,8 @@ def start_service(plan: Plan, args: argparse.Namespace) -> Service:
         command = [*base, "--role", role]
         if args.profile:
             command += ["--profile", str(Path(args.profile).resolve())]
+        if role == "workers" and args.worker_nice:
+            command += ["--nice", str(args.worker_nice)]
         if args.py_spy:
             out = Path(f"{args.py_spy}.{i}-{role}.txt")
             profiler = [
@@ -1255,6 +1260,7 @@ def main() -> int:
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--role", choices=("all", "api", "workers"), default="all")
     serve.add_argument("--profile", default=None)
+    serve.add_argument("--nice", type=int, default=0)
     parser.add_argument(
         "--store",
         default="sqlite",
@@ -1283,6 +1289,12 @@ def main() -> int:
         type=int,
         default=0,
         help="0: workers run inside the API process, as `openecos serve`",
+    )
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="run worker processes at this nice value (below the API's CPU priority)",
     )
     parser.add_argument("--floor-n", type=int, default=200)
     parser.add_argument("--drain-timeout", type=float, default=600.0)
