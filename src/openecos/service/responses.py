@@ -80,6 +80,7 @@ from openecos.store import (
     schema,
 )
 from openecos.store._base import Executor
+from openecos.store.engine import is_sqlite
 
 log = logging.getLogger(__name__)
 ACTOR = "responses"
@@ -123,13 +124,15 @@ class ResponseProcessor:
         is applied in a SAVEPOINT of its own, so a refused one leaves nothing
         but its consumption and audit entry, as when it had a transaction alone.
 
-        The cryptography is done before the write transaction
+        On SQLite the cryptography is done before the write transaction
         (:meth:`_derive_ahead`): SQLite has one writer at a time, and intake's
         commits must not wait behind signatures. Inside, each answer whose
         inputs are still as they were read is written as derived; any other is
-        derived again there.
+        derived again there. PostgreSQL's writers do not wait for each other
+        (row locks only), and processes sharing the outputs would each derive
+        the same ones ahead: there everything is done inside.
         """
-        ahead = self._derive_ahead(limit)
+        ahead = self._derive_ahead(limit) if is_sqlite(self.store.engine) else {}
         done = 0
         now = self.clock.now()
         with self.store.transaction() as tx:
