@@ -538,8 +538,71 @@ def dcc_names(manifest: Any) -> Any:
 # -- the service, in processes of its own ---------------------------------------------------------
 
 
+@contextlib.contextmanager
+def profiled(out: str | None, role: str) -> Iterator[None]:
+    """With ``out``: cProfile and SQL statements counted by kind, written at exit."""
+    if out is None:
+        yield
+        return
+    import cProfile
+    import pstats
+    import threading
+    from collections import Counter
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    statements: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def count(_conn: Any, _cursor: Any, statement: str, params: Any, *_rest: Any) -> None:
+        words = statement.split(None, 3)
+        kind = " ".join(words[:3]) if words and words[0] in ("INSERT", "UPDATE") else words[0]
+        if words and words[0] in ("SELECT", "DELETE"):
+            found = re.search(r"\bFROM (\w+)", statement)
+            kind += f" {found.group(1) if found else ''}"
+        with lock:
+            statements[kind] += 1
+
+    event.listen(Engine, "before_cursor_execute", count)
+    profiles: list[cProfile.Profile] = []
+
+    def start_thread_profile(*_args: Any) -> None:
+        # Called once in each new thread (threading.setprofile): profile that thread too.
+        profile = cProfile.Profile()
+        with lock:
+            profiles.append(profile)
+        profile.enable()
+
+    main = cProfile.Profile()
+    profiles.append(main)
+    threading.setprofile(start_thread_profile)
+    main.enable()
+    try:
+        yield
+    finally:
+        main.disable()
+        threading.setprofile(None)  # type: ignore[arg-type]
+        base = f"{out}.{role}-{os.getpid()}"
+        with open(f"{base}.txt", "w") as f:
+            f.write(f"statements {sum(statements.values())}\n")
+            for kind, n in statements.most_common():
+                f.write(f"  {n:8d}  {kind}\n")
+            stats = pstats.Stats(main, stream=f)
+            for profile in profiles[1:]:
+                with contextlib.suppress(Exception):
+                    stats.add(profile)
+            stats.sort_stats("tottime").print_stats(45)
+            stats.sort_stats("cumulative").print_stats(70)
+
+
 def serve_main(args: argparse.Namespace) -> None:
     """One service process: HTTP API (and workers unless ``--no-workers``), or workers only."""
+    with profiled(args.profile, args.role):
+        _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> None:
     from openecos.api import serve
     from openecos.sandbox import read_manifest
     from openecos.service import DEFAULT_DEVICE_KEY_SEED, ServiceConfig, open_runtime
@@ -557,6 +620,9 @@ def serve_main(args: argparse.Namespace) -> None:
     )
     runtime = open_runtime(config)
     if args.role == "workers":
+        if args.nice:
+            # Switches are asynchronous; acknowledgements are what a user waits for.
+            os.nice(args.nice)
         runtime.start()
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
@@ -569,6 +635,10 @@ def serve_main(args: argparse.Namespace) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", args.port))
     sock.listen(1024)
+    if args.profile:
+        # uvicorn re-raises the SIGTERM it caught once it has stopped: exit through the
+        # profiler's `finally` then, instead of dying of it.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         serve(runtime, sock=sock)
     finally:
@@ -589,18 +659,25 @@ class Service:
     base_url: str
     profiled: bool = False
 
+    roles: list[str] = field(default_factory=list)
+
     def cpu_seconds(self) -> float:
         """CPU time the service processes have used so far (Linux /proc; 0.0 elsewhere)."""
-        total = 0.0
+        return sum(self.cpu_by_role().values())
+
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU time so far per process role (api, workers, all)."""
+        out: dict[str, float] = {}
         tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        for p in self.processes:
+        for i, p in enumerate(self.processes):
+            role = self.roles[i] if i < len(self.roles) else "all"
             for pid in (_children(p.pid) if self.profiled else []) or [p.pid]:
                 try:
                     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 except OSError:
                     continue
-                total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-        return total
+                out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        return out
 
     def stop(self) -> None:
         for p in self.processes:
@@ -645,6 +722,10 @@ def start_service(plan: Plan, args: argparse.Namespace) -> Service:
     processes = []
     for i, role in enumerate(roles):
         command = [*base, "--role", role]
+        if args.profile:
+            command += ["--profile", str(Path(args.profile).resolve())]
+        if role == "workers" and args.worker_nice:
+            command += ["--nice", str(args.worker_nice)]
         if args.py_spy:
             out = Path(f"{args.py_spy}.{i}-{role}.txt")
             profiler = [
@@ -666,7 +747,7 @@ def start_service(plan: Plan, args: argparse.Namespace) -> Service:
                 stdout=subprocess.DEVNULL,
             )
         )
-    service = Service(processes, f"http://127.0.0.1:{port}", bool(args.py_spy))
+    service = Service(processes, f"http://127.0.0.1:{port}", bool(args.py_spy), list(roles))
     import httpx
 
     deadline = time.monotonic() + 120
@@ -1080,6 +1161,7 @@ def bench_main(args: argparse.Namespace) -> int:
 
         base = progress.completed()
         cpu0 = service.cpu_seconds()
+        roles0 = service.cpu_by_role()
         t0 = time.perf_counter()
         tp = run_phase(
             "throughput", service.base_url, plan.throughput, args.lanes, None, args.client
@@ -1088,6 +1170,7 @@ def bench_main(args: argparse.Namespace) -> int:
             base + len(plan.throughput), timeout=args.drain_timeout, since=t0
         )
         service_cpu = service.cpu_seconds() - cpu0
+        by_role = {r: c - roles0.get(r, 0.0) for r, c in service.cpu_by_role().items()}
         phases.append(tp)
         completion_rate = None if completed_in is None else len(plan.throughput) / completed_in
         print(f"\nthroughput, closed loop: {len(plan.throughput)} switches, one per lane in flight")
@@ -1104,6 +1187,11 @@ def bench_main(args: argparse.Namespace) -> int:
             f"first send to last I0; floor {floor_us / 1000:.2f}, every stage "
             f"{full_us / 1000:.2f})"
         )
+        for role, seconds in sorted(by_role.items()):
+            print(
+                f"    {role:<8} process(es) {seconds / len(plan.throughput) * 1000:7.2f} ms per "
+                f"switch, {seconds / (completed_in or tp.elapsed) * 100:4.0f} % of a core"
+            )
 
         lat = None
         if plan.latency:
@@ -1171,6 +1259,8 @@ def main() -> int:
     serve.add_argument("--xsd", required=True)
     serve.add_argument("--port", type=int, required=True)
     serve.add_argument("--role", choices=("all", "api", "workers"), default="all")
+    serve.add_argument("--profile", default=None)
+    serve.add_argument("--nice", type=int, default=0)
     parser.add_argument(
         "--store",
         default="sqlite",
@@ -1200,6 +1290,12 @@ def main() -> int:
         default=0,
         help="0: workers run inside the API process, as `openecos serve`",
     )
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="run worker processes at this nice value (below the API's CPU priority)",
+    )
     parser.add_argument("--floor-n", type=int, default=200)
     parser.add_argument("--drain-timeout", type=float, default=600.0)
     parser.add_argument("--workdir", default=None)
@@ -1211,6 +1307,11 @@ def main() -> int:
         help="profile each service process with py-spy into PATH.<n>-<role>.txt",
     )
     parser.add_argument("--py-spy-bin", default="py-spy")
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="cProfile each service process and count its SQL statements (PATH.<role>-<pid>.txt)",
+    )
     args = parser.parse_args()
     if args.mode == "serve":
         serve_main(args)

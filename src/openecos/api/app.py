@@ -138,9 +138,7 @@ def create_app(runtime: ServiceRuntime, *, manage_runtime: bool = True) -> FastA
             raise HTTPException(status_code=415, detail=f"expected XML, got {content_type}")
         if not bytes(body).lstrip().startswith(b"<"):
             raise HTTPException(status_code=415, detail="the body is not an XML document")
-        from starlette.concurrency import run_in_threadpool
-
-        result = await run_in_threadpool(runtime.intake.receive, bytes(body))
+        result = await runtime.intake.receive_async(bytes(body))
         if result.response_code.value == "I99":
             runtime.wake()
         return Response(content=result.acknowledgement, media_type=XML_MEDIA_TYPE)

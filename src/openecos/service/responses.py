@@ -29,11 +29,19 @@ in the audit log only.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
+
+from sqlalchemy import select
 
 from openecos.cos.errors import DeviceMessageProblem, DeviceMessageRefused, IllegalTransition
 from openecos.cos.lifecycle import FINAL_STATES, RequestEvent, next_status
-from openecos.cos.matching import match_command, read_device_message, verify_device_message
+from openecos.cos.matching import (
+    DeviceMessage,
+    match_command,
+    read_device_message,
+    verify_device_message,
+)
 from openecos.cos.outcomes import (
     DccAlertDue,
     DeviceAlertDue,
@@ -57,18 +65,39 @@ from openecos.service.clock import Clock
 from openecos.service.identities import ServiceKeys
 from openecos.store import (
     IN_FLIGHT_COMMAND_STATUSES,
+    CommandRecord,
     CommandStatus,
     NotFound,
     OutboxKind,
     Repositories,
+    RequestRecord,
     RequestStatus,
     SimulatedOutput,
     StaleState,
     Store,
+    TrustAnchorCell,
+    read_transaction,
+    schema,
 )
+from openecos.store._base import Executor
+from openecos.store.engine import is_sqlite
 
 log = logging.getLogger(__name__)
 ACTOR = "responses"
+
+
+@dataclass(slots=True, eq=False)
+class _Derived:
+    """What a meter's answer means, and what it was derived from."""
+
+    data: bytes
+    message: DeviceMessage
+    command: CommandRecord
+    record: RequestRecord
+    cells: tuple[TrustAnchorCell, ...]
+    outcome: Outcome
+    messages: list[tuple[Eui64, OutboxKind, bytes, str | None]] | None = None
+    """The DUIS messages due, built and signed ahead (None: build them when writing)."""
 
 
 class ResponseProcessor:
@@ -86,6 +115,7 @@ class ResponseProcessor:
         self.keys = keys
         self.clock = clock
         self.config = config or OutcomeConfig()
+        self._ahead: _Derived | None = None  # the output being applied, derived ahead
 
     def process_outputs(self, limit: int = 32) -> int:
         """Processes up to ``limit`` waiting outputs in one transaction; returns how many.
@@ -93,7 +123,16 @@ class ResponseProcessor:
         One durable commit for the batch instead of one per answer; each answer
         is applied in a SAVEPOINT of its own, so a refused one leaves nothing
         but its consumption and audit entry, as when it had a transaction alone.
+
+        On SQLite the cryptography is done before the write transaction
+        (:meth:`_derive_ahead`): SQLite has one writer at a time, and intake's
+        commits must not wait behind signatures. Inside, each answer whose
+        inputs are still as they were read is written as derived; any other is
+        derived again there. PostgreSQL's writers do not wait for each other
+        (row locks only), and processes sharing the outputs would each derive
+        the same ones ahead: there everything is done inside.
         """
+        ahead = self._derive_ahead(limit) if is_sqlite(self.store.engine) else {}
         done = 0
         now = self.clock.now()
         with self.store.transaction() as tx:
@@ -102,6 +141,7 @@ class ResponseProcessor:
                 if output is None:
                     break
                 tx.estate.consume_output(output.output_id, at=now)
+                self._ahead = ahead.get(output.output_id)
                 try:
                     with tx.savepoint():
                         self._apply(tx, output, now)
@@ -113,12 +153,40 @@ class ResponseProcessor:
                         subject=output.device.hex,
                         details={"problem": refused.problem.value, "detail": refused.detail[:500]},
                     )
+                finally:
+                    self._ahead = None
                 done += 1
         return done
 
-    def _apply(self, tx: Repositories, output: SimulatedOutput, now: datetime) -> None:
-        # Read, verify and derive everything first; write only when all of it held.
-        message = read_device_message(output.message, self.keys.parties)
+    def _derive_ahead(self, limit: int) -> dict[int, _Derived]:
+        """The waiting outputs' reading, verification, outcome and signed messages, read in
+        one read transaction (no write lock). Outputs it cannot derive are left for later."""
+        ahead: dict[int, _Derived] = {}
+        now = self.clock.now()
+        o = schema.sim_meter_outputs
+        with read_transaction(self.store.engine) as conn:
+            rx = Repositories.bound(Executor(self.store.engine, conn))
+            rows = conn.execute(
+                select(o.c.output_id, o.c.message)
+                .where(o.c.consumed_at.is_(None))
+                .order_by(o.c.output_id)
+                .limit(limit)
+            ).all()
+            for output_id, message in rows:
+                try:
+                    derived = self._derive(rx, bytes(message))
+                except DeviceMessageRefused:
+                    continue  # refused again, and recorded, in the write transaction
+                derived.messages = [
+                    self._message(due, derived.record.request_id, now)
+                    for due in derived.outcome.due
+                ]
+                ahead[int(output_id)] = derived
+        return ahead
+
+    def _derive(self, tx: Repositories, data: bytes) -> _Derived:
+        """Reads, verifies and derives what a meter's answer means (reads only)."""
+        message = read_device_message(data, self.keys.parties)
         certificates = tx.certificates.by_subject(message.device, None, KeyUsage.DIGITAL_SIGNATURE)
         if not certificates:
             raise DeviceMessageRefused(
@@ -142,12 +210,41 @@ class ResponseProcessor:
             )
         record = tx.requests.get(command.request_id)
         request_id = RequestId(record.originator, record.target, record.counter)
-        outcome = derive_outcome(
-            message,
-            sent,
-            request_id,
-            current_cells=tx.devices.trust_anchors(message.device),
-            config=self.config,
+        cells = tx.devices.trust_anchors(message.device)
+        outcome = derive_outcome(message, sent, request_id, current_cells=cells, config=self.config)
+        return _Derived(data, message, command, record, tuple(cells), outcome)
+
+    def _still_holds(self, tx: Repositories, derived: _Derived) -> bool:
+        """Whether what ``derived`` was derived from is unchanged in this transaction."""
+        message = derived.message
+        try:
+            command = tx.commands.get(*message.key)
+            record = tx.requests.get(derived.record.request_id)
+        except NotFound:
+            return False
+        return (
+            command == derived.command
+            and record == derived.record
+            and tuple(tx.devices.trust_anchors(message.device)) == derived.cells
+        )
+
+    def _apply(self, tx: Repositories, output: SimulatedOutput, now: datetime) -> None:
+        # Read, verify and derive everything first; write only when all of it held.
+        # The caller's SAVEPOINT holds all of it: no SAVEPOINT per call (Repositories.flat).
+        tx = tx.flat()
+        derived = self._ahead
+        if (
+            derived is None
+            or derived.data != output.message
+            or derived.messages is None
+            or not self._still_holds(tx, derived)
+        ):
+            derived = self._derive(tx, output.message)
+        message, command, record, outcome = (
+            derived.message,
+            derived.command,
+            derived.record,
+            derived.outcome,
         )
 
         # -- writes ----------------------------------------------------------------------------
@@ -170,14 +267,18 @@ class ResponseProcessor:
                 details={"originator_counter": str(command.originator_counter)},
             )
             return
-        self._move_request(tx, record.request_id, outcome, now)
+        self._move_request(tx, record.request_id, record.status, outcome, now)
         if outcome.inventory is not None:
             for cell in outcome.inventory.installed:
                 tx.devices.set_trust_anchor(message.device, cell)
         if outcome.cancels_pending:
             self._cancel_pending(tx, message.device, now)
-        for due in outcome.due:
-            self._put(tx, due, record.request_id, now)
+        tx.outbox.put_many(
+            derived.messages
+            if derived.messages is not None
+            else [self._message(due, record.request_id, now) for due in outcome.due],
+            at=now,
+        )
         tx.audit.append(
             at=now,
             actor=ACTOR,
@@ -192,17 +293,25 @@ class ResponseProcessor:
         )
 
     def _move_request(
-        self, tx: Repositories, request_id: str, outcome: Outcome, now: datetime
+        self,
+        tx: Repositories,
+        request_id: str,
+        status: RequestStatus,
+        outcome: Outcome,
+        now: datetime,
     ) -> None:
-        status = tx.requests.get(request_id).status
+        """``status``: the request's status as read in this transaction."""
         if status is RequestStatus.QUEUED:
             # The answer overtook the worker's "sent" mark (another process was faster).
-            status = tx.requests.transition(
-                request_id,
-                expected=status,
-                status=next_status(status, RequestEvent.COMMAND_SENT),
-                at=now,
-            ).status
+            try:
+                status = tx.requests.transition(
+                    request_id,
+                    expected=status,
+                    status=next_status(status, RequestEvent.COMMAND_SENT),
+                    at=now,
+                ).status
+            except StaleState:  # the mark landed since the read: go on from where it is
+                status = tx.requests.get(request_id).status
         if status in FINAL_STATES:
             return  # a late answer updates the inventory and the command only
         try:
@@ -259,7 +368,10 @@ class ResponseProcessor:
                 details={"originator_counter": str(pending.originator_counter)},
             )
 
-    def _put(self, tx: Repositories, due: DueMessage, request_id: str, now: datetime) -> None:
+    def _message(
+        self, due: DueMessage, request_id: str, now: datetime
+    ) -> tuple[Eui64, OutboxKind, bytes, str | None]:
+        """A due message, built and signed, as an outbox row."""
         signer = self.keys.dcc_signing
         if isinstance(due, DccAlertDue):
             body = build_dcc_alert(
@@ -288,4 +400,4 @@ class ResponseProcessor:
                 response_code=due.response_code,
             )
             kind = OutboxKind.RESPONSE
-        tx.outbox.put(due.recipient, kind, body, at=now, request_id=request_id)
+        return due.recipient, kind, body, request_id

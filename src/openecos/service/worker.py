@@ -217,16 +217,21 @@ class CosWorker:
         )
         finished: list[WorkClaim] = []
         ready: list[_Decision] = []
-        for claim in claims:
-            try:
-                decision = self._process(claim)
-            except Exception as exc:  # a bug or an outage: retry later, keep the item
-                self._fail(claim, exc)
-                continue
-            if decision is None:
-                finished.append(claim)
-            else:
-                ready.append(decision)
+        if not claims:
+            return 0
+        # The batch's reads share one read transaction (one BEGIN, not one per read).
+        with self.store.reading() as rx:
+            records = rx.requests.get_many([c.subject for c in claims])
+            for claim in claims:
+                try:
+                    decision = self._process(rx, claim, records.get(claim.subject))
+                except Exception as exc:  # a bug or an outage: retry later, keep the item
+                    self._fail(claim, exc)
+                    continue
+                if decision is None:
+                    finished.append(claim)
+                else:
+                    ready.append(decision)
         sent: list[CommandRecord] = []
         if ready:
             try:
@@ -259,9 +264,15 @@ class CosWorker:
                 retry_at=self.clock.now() + timedelta(seconds=1),
             )
 
-    def _process(self, claim: WorkClaim) -> _Decision | None:
-        """What the item needs: None when it is finished here, else a decision to dispatch."""
-        request = self.store.requests.get(claim.subject)
+    def _process(
+        self, rx: Repositories, claim: WorkClaim, request: RequestRecord | None
+    ) -> _Decision | None:
+        """What the item needs: None when it is finished here, else a decision to dispatch.
+
+        ``rx`` reads in the batch's read transaction; writes go through the store.
+        """
+        if request is None:
+            raise NotFound(f"no request {claim.subject}")
         status = request.status
         if status in FINAL_STATES or status in (
             RequestStatus.COMMAND_SENT,
@@ -270,7 +281,7 @@ class CosWorker:
         ):
             return None  # nothing left to do for the queue
         if status is RequestStatus.QUEUED:
-            commands = self.store.commands.for_request(request.request_id)
+            commands = rx.commands.for_request(request.request_id)
             prepared = [c for c in commands if c.status is CommandStatus.PREPARED]
             if prepared:
                 # Resumed after a crash: resend the recorded bytes, never re-sign.
@@ -279,26 +290,28 @@ class CosWorker:
             if commands:
                 self._mark_sent(request.request_id)
                 return None
-        return self._decide(claim, request)
+        return self._decide(rx, claim, request)
 
     # -- the decision -------------------------------------------------------------------------
 
-    def _decide(self, claim: WorkClaim, record: RequestRecord) -> _Decision | None:
+    def _decide(
+        self, rx: Repositories, claim: WorkClaim, record: RequestRecord
+    ) -> _Decision | None:
         """Steps 1 and 3: the checks (a refusal is answered here) and the route."""
         now = self.clock.now()
-        if self.gate.must_wait(record.target):
+        if self.gate.waiting_in(rx, record.target):
             raise WaitForMigration(record.target)
         request = read_update_security_credentials_cos(parse_document(record.raw_xml))
         body = request.body
-        device = _maybe(lambda: self.store.devices.get(record.target))
-        user = _maybe(lambda: self.store.parties.get_user(record.originator))
-        in_flight = self.store.commands.in_flight(record.target)
+        device = _maybe(lambda: rx.devices.get(record.target))
+        user = _maybe(lambda: rx.parties.get_user(record.originator))
+        in_flight = rx.commands.in_flight(record.target)
         inputs = CheckInputs(
             request=request,
             signer=record.originator,  # intake bound the signing certificate to it
             user=user,
             device=device,
-            registered_supplier=self.store.registrations.registered_supplier(
+            registered_supplier=rx.registrations.registered_supplier(
                 body.import_mpxn, registration_instant(request, now)
             ),
             in_flight_command=None if in_flight is None else in_flight.status,
@@ -343,22 +356,13 @@ class CosWorker:
         refused: list[_Decision] = []
         waiting: list[_Decision] = []
         prepared: list[CommandRecord] = []
-        with self.store.transaction() as tx:
-            for decision, command in zip(batch, commands, strict=True):
-                try:
-                    with tx.savepoint():
-                        self._record_prepared(tx, decision, command, now)
-                except WaitForMigration:
-                    waiting.append(decision)  # a migration started since the decision
-                    continue
-                except CommandInFlight:
-                    # The savepoint took its writes back. A migration's 0x0106: wait for it.
-                    if self.gate.blocked_by_migration(decision.device.eui):
-                        waiting.append(decision)
-                    else:
-                        refused.append(decision)
-                    continue
-                prepared.append(command)
+        try:
+            with self.store.transaction() as tx:
+                self._record_all_prepared(tx, batch, commands, now)
+            prepared = commands
+        except (WaitForMigration, CommandInFlight, StaleState):
+            # One of them cannot be recorded: nothing was; record them one by one.
+            prepared = self._record_each_prepared(batch, commands, now, refused, waiting)
         self._crash_point("after-prepare")
         for decision in waiting:
             self._fail(decision.claim, WaitForMigration(decision.device.eui))
@@ -375,8 +379,37 @@ class CosWorker:
             self.send(command.device, command.payload)
         if prepared:
             self._crash_point("after-send")
-        finished.extend(d.claim for d in batch if d not in refused)
+        finished.extend(d.claim for d in batch if d not in refused and d not in waiting)
         return prepared, finished
+
+    def _record_each_prepared(
+        self,
+        batch: list[_Decision],
+        commands: list[CommandRecord],
+        now: datetime,
+        refused: list[_Decision],
+        waiting: list[_Decision],
+    ) -> list[CommandRecord]:
+        """Step 6 one command at a time, each in a SAVEPOINT (the in-flight rule refuses one
+        without undoing the others); fills ``refused`` and ``waiting``."""
+        prepared: list[CommandRecord] = []
+        with self.store.transaction() as tx:
+            for decision, command in zip(batch, commands, strict=True):
+                try:
+                    with tx.savepoint():
+                        self._record_prepared(tx, decision, command, now)
+                except WaitForMigration:
+                    waiting.append(decision)  # a migration started since the decision
+                    continue
+                except CommandInFlight:
+                    # The savepoint took its writes back. A migration's 0x0106: wait for it.
+                    if self.gate.blocked_by_migration(decision.device.eui):
+                        waiting.append(decision)
+                    else:
+                        refused.append(decision)
+                    continue
+                prepared.append(command)
+        return prepared
 
     def _build(self, decision: _Decision, counter: int, now: datetime) -> CommandRecord:
         """Step 5: the signed and MACed 0x0107 command (no I/O but key-store handles)."""
@@ -402,6 +435,57 @@ class CosWorker:
             request_id=decision.record.request_id,
         )
 
+    def _record_all_prepared(
+        self,
+        tx: Repositories,
+        batch: list[_Decision],
+        commands: list[CommandRecord],
+        now: datetime,
+    ) -> None:
+        """Step 6 for the whole batch, set-wise: one statement for the commands, one per
+        (status, party) for the requests, one for the audit entries. Raises what
+        :meth:`_record_prepared` would for the first that cannot be recorded."""
+        for command in commands:
+            if self.gate.waiting_in(tx, command.device):
+                raise WaitForMigration(command.device)
+        tx.commands.add_many(commands)
+        groups: dict[tuple[RequestStatus, Eui64], list[str]] = {}
+        for decision in batch:
+            key = (decision.record.status, decision.party.entity_eui)
+            groups.setdefault(key, []).append(decision.record.request_id)
+        for (current, party), ids in groups.items():
+            target = (
+                next_status(current, RequestEvent.ACCEPTED)
+                if current is RequestStatus.ACKNOWLEDGED
+                else current
+            )
+            moved = tx.requests.transition_many(
+                ids, expected=current, status=target, at=now, cos_party=party
+            )
+            if len(moved) != len(ids):  # moved on since it was read: one by one
+                raise StaleState(f"{len(ids) - len(moved)} requests moved on since read")
+        tx.audit.append_many(
+            [
+                (
+                    now,
+                    ACTOR,
+                    "command.prepared",
+                    decision.record.request_id,
+                    self._prepared_details(decision, command),
+                )
+                for decision, command in zip(batch, commands, strict=True)
+            ]
+        )
+
+    def _prepared_details(self, decision: _Decision, command: CommandRecord) -> dict[str, str]:
+        return {
+            "worker": self.worker_id,
+            "signer": decision.party.entity_eui.hex,
+            "originator_counter": str(command.originator_counter),
+            "device": command.device.hex,
+            "kind": decision.checked.kind.value,
+        }
+
     def _record_prepared(
         self, tx: Repositories, decision: _Decision, command: CommandRecord, now: datetime
     ) -> None:
@@ -425,13 +509,7 @@ class CosWorker:
             actor=ACTOR,
             action="command.prepared",
             subject=record.request_id,
-            details={
-                "worker": self.worker_id,
-                "signer": decision.party.entity_eui.hex,
-                "originator_counter": str(command.originator_counter),
-                "device": command.device.hex,
-                "kind": decision.checked.kind.value,
-            },
+            details=self._prepared_details(decision, command),
         )
 
     def _finish(self, sent: list[CommandRecord], claims: list[WorkClaim]) -> None:
@@ -439,31 +517,17 @@ class CosWorker:
         if not sent and not claims:
             return
         now = self.clock.now()
-        lost: list[WorkClaim] = []
         with self.store.transaction() as tx:
-            for command in sent:
-                # StaleState: already answered (the meter's response was processed first).
-                with contextlib.suppress(StaleState), tx.savepoint():
-                    tx.commands.transition(
-                        command.signer,
-                        command.originator_counter,
-                        expected=CommandStatus.PREPARED,
-                        status=CommandStatus.SENT,
-                        at=now,
-                    )
-                if command.request_id is not None:
-                    with contextlib.suppress(StaleState), tx.savepoint():
-                        tx.requests.transition(
-                            command.request_id,
-                            expected=RequestStatus.QUEUED,
-                            status=next_status(RequestStatus.QUEUED, RequestEvent.COMMAND_SENT),
-                            at=now,
-                        )
-            for claim in claims:
-                try:
-                    tx.work.complete(claim, at=now)
-                except LeaseLost:
-                    lost.append(claim)
+            # Set-wise; a command or request no longer Prepared/Queued was answered first
+            # (the meter's response was processed before this mark) and stays as it is.
+            tx.commands.mark_sent_many(sent, at=now)
+            tx.requests.transition_many(
+                [c.request_id for c in sent if c.request_id is not None],
+                expected=RequestStatus.QUEUED,
+                status=next_status(RequestStatus.QUEUED, RequestEvent.COMMAND_SENT),
+                at=now,
+            )
+            lost = tx.work.complete_many(claims, at=now)
         for claim in lost:
             log.warning("lease lost on %s; another worker has it", claim.subject)
 

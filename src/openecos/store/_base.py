@@ -24,11 +24,16 @@ IntegrityKind = Literal["unique", "foreign_key", "check", "not_null", "other"]
 class Executor:
     """Hands out a connection in a transaction: the engine's or the caller's."""
 
-    __slots__ = ("connection", "engine")
+    __slots__ = ("connection", "engine", "flat")
 
-    def __init__(self, engine: Engine, connection: Connection | None = None) -> None:
+    def __init__(
+        self, engine: Engine, connection: Connection | None = None, *, flat: bool = False
+    ) -> None:
         self.engine = engine
         self.connection = connection
+        self.flat = flat
+        """In a caller's transaction, write without a SAVEPOINT per call: for a caller that
+        has its own SAVEPOINT around the calls and lets any refused write end it."""
 
     @property
     def dialect(self) -> str:
@@ -39,9 +44,25 @@ class Executor:
         if self.connection is None:
             with write_transaction(self.engine) as conn:
                 yield conn
+        elif self.flat:
+            yield self.connection
         else:
             with self.connection.begin_nested():
                 yield self.connection
+
+    @contextmanager
+    def write_set(self) -> Iterator[Connection]:
+        """For one set-wise statement: the caller's transaction as it is, no SAVEPOINT.
+
+        A set-wise statement is all or nothing by itself; a caller that must go
+        on after a refusal isolates the rows itself (on PostgreSQL a failed
+        statement ends the caller's transaction).
+        """
+        if self.connection is None:
+            with write_transaction(self.engine) as conn:
+                yield conn
+        else:
+            yield self.connection
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

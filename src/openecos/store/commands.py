@@ -15,7 +15,7 @@ the loser gets :class:`~openecos.store.errors.CommandInFlight`.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +55,23 @@ def _command(row: Row[Any]) -> CommandRecord:
     )
 
 
+def _command_row(command: CommandRecord) -> dict[str, Any]:
+    return {
+        "signer": command.signer,
+        "originator_counter": command.originator_counter,
+        "device": command.device,
+        "request_id": command.request_id,
+        "message_code": command.message_code,
+        "credential_changing": command.credential_changing,
+        "payload": command.payload,
+        "status": command.status,
+        "created_at": command.created_at,
+        "sent_at": command.sent_at,
+        "answered_at": command.answered_at,
+        "response": command.response,
+    }
+
+
 class CommandRepository(Repository):
     """Commands, their status and the device's answer."""
 
@@ -64,22 +81,7 @@ class CommandRepository(Repository):
         """Records a command; raises CommandInFlight, DuplicateKey or ReferenceMissing."""
         try:
             with self._db.write() as conn:
-                conn.execute(
-                    insert(_cmd).values(
-                        signer=command.signer,
-                        originator_counter=command.originator_counter,
-                        device=command.device,
-                        request_id=command.request_id,
-                        message_code=command.message_code,
-                        credential_changing=command.credential_changing,
-                        payload=command.payload,
-                        status=command.status,
-                        created_at=command.created_at,
-                        sent_at=command.sent_at,
-                        answered_at=command.answered_at,
-                        response=command.response,
-                    )
-                )
+                conn.execute(insert(_cmd).values(**_command_row(command)))
         except IntegrityError as exc:
             kind = integrity_kind(exc)
             if kind == "foreign_key":
@@ -93,6 +95,51 @@ class CommandRepository(Repository):
             raise DuplicateKey(
                 f"{command.signer} counter {command.originator_counter} is already used"
             ) from exc
+
+    def add_many(self, commands: Sequence[CommandRecord]) -> None:
+        """Records several commands in one statement; any refusal refuses them all.
+
+        Raises what :meth:`add` raises for the first refused row (CommandInFlight,
+        DuplicateKey, ReferenceMissing); a caller that must keep the others adds
+        them one by one then.
+        """
+        if not commands:
+            return
+        try:
+            with self._db.write_set() as conn:
+                conn.execute(insert(_cmd), [_command_row(c) for c in commands])
+        except IntegrityError as exc:
+            kind = integrity_kind(exc)
+            if kind == "foreign_key":
+                raise ReferenceMissing("a command for an unknown device or request") from exc
+            if kind == "unique" and _is_in_flight_violation(exc):
+                raise CommandInFlight(
+                    "a device already has a credential-changing command in flight"
+                ) from exc
+            raise DuplicateKey("a signer counter is already used") from exc
+
+    def mark_sent_many(self, commands: Sequence[CommandRecord], *, at: datetime) -> int:
+        """Prepared commands become Sent, in one statement per signer; returns how many moved.
+
+        A command no longer Prepared (already answered) is left as it is.
+        """
+        when = utc("at", at)
+        by_signer: dict[Eui64, list[int]] = {}
+        for command in commands:
+            by_signer.setdefault(command.signer, []).append(command.originator_counter)
+        moved = 0
+        with self._db.write_set() as conn:
+            for signer, counters in by_signer.items():
+                moved += conn.execute(
+                    update(_cmd)
+                    .where(
+                        _cmd.c.signer == signer,
+                        _cmd.c.originator_counter.in_(counters),
+                        _cmd.c.status == CommandStatus.PREPARED,
+                    )
+                    .values(status=CommandStatus.SENT, sent_at=when)
+                ).rowcount
+        return moved
 
     def get(self, signer: Eui64, originator_counter: int) -> CommandRecord:
         with self._db.read() as conn:

@@ -31,7 +31,7 @@ from openecos.store.audit import AuditLog
 from openecos.store.commands import CommandRepository
 from openecos.store.counters import SigningCounterRepository
 from openecos.store.devices import DeviceRepository
-from openecos.store.engine import open_engine, write_transaction
+from openecos.store.engine import open_engine, read_transaction, write_transaction
 from openecos.store.migrations import migrate
 from openecos.store.outbox import OutboxRepository
 from openecos.store.parties import CertificateRepository, PartyRepository
@@ -73,6 +73,19 @@ class Repositories:
             estate=SimulatedEstateRepository(db),
             service_state=ServiceStateRepository(db),
         )
+
+    def flat(self) -> Repositories:
+        """These repositories without a SAVEPOINT per call, in the same transaction.
+
+        For a caller that wraps its calls in one :meth:`savepoint` of its own and
+        never catches a refused write to go on inside it: a refused write then
+        ends that savepoint (PostgreSQL allows nothing more in it), which the
+        caller rolls back whole. Saves two statements per call.
+        """
+        db = self.audit._db
+        if db.connection is None:
+            raise RuntimeError("flat() needs repositories bound to a transaction")
+        return Repositories.bound(Executor(db.engine, db.connection, flat=True))
 
     @contextmanager
     def savepoint(self) -> Iterator[Repositories]:
@@ -123,6 +136,15 @@ class Store:
         ``durable=False``: see :func:`openecos.store.engine.write_transaction`.
         """
         with write_transaction(self.engine, durable=durable) as conn:
+            yield Repositories.bound(Executor(self.engine, conn))
+
+    @contextmanager
+    def reading(self) -> Iterator[Repositories]:
+        """Repositories bound to one read-only transaction: many reads, one BEGIN.
+
+        For reads only (SQLite: deferred, never waiting for writers).
+        """
+        with read_transaction(self.engine) as conn:
             yield Repositories.bound(Executor(self.engine, conn))
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ consumer at a time. Oldest first by ``message_id``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +69,34 @@ class OutboxRepository(Repository):
                     )
                     .returning(_o.c.message_id)
                 ).scalar_one()
+            )
+
+    def put_many(
+        self, messages: Sequence[tuple[Eui64, OutboxKind, bytes, str | None]], *, at: datetime
+    ) -> None:
+        """Queues several ``(user_id, kind, body, request_id)`` messages in one statement,
+        in their order (their ids rise in that order)."""
+        created = utc("at", at)
+        for _user, kind, body, _request in messages:
+            if not isinstance(kind, OutboxKind):
+                raise InvalidRecord("kind", "expected an OutboxKind")
+            if not isinstance(body, bytes) or not body:
+                raise InvalidRecord("body", "expected non-empty bytes")
+        if not messages:
+            return
+        with self._db.write_set() as conn:
+            conn.execute(
+                insert(_o),
+                [
+                    {
+                        "user_id": user_id,
+                        "kind": kind,
+                        "body": body,
+                        "request_id": request_id,
+                        "created_at": created,
+                    }
+                    for user_id, kind, body, request_id in messages
+                ],
             )
 
     def take(self, user_id: Eui64, *, at: datetime, limit: int = 100) -> list[OutboxMessage]:

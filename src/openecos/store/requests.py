@@ -16,7 +16,7 @@ so a refused request leaves no trace and an accepted one is recorded.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +53,24 @@ def _request(row: Row[Any]) -> RequestRecord:
     )
 
 
+def _request_row(request: RequestRecord) -> dict[str, Any]:
+    return {
+        "request_id": request.request_id,
+        "originator": request.originator,
+        "target": request.target,
+        "counter": request.counter,
+        "service_reference": request.service_reference,
+        "service_reference_variant": request.service_reference_variant,
+        "received_at": request.received_at,
+        "raw_xml": request.raw_xml,
+        "status": request.status,
+        "execution_at": request.execution_at,
+        "response_code": request.response_code,
+        "cos_party": request.cos_party,
+        "updated_at": request.updated_at,
+    }
+
+
 class RequestRepository(Repository):
     """Requests as received, their lifecycle status, and RequestID counters."""
 
@@ -62,25 +80,19 @@ class RequestRepository(Repository):
         """Records a request; raises DuplicateKey if its RequestID is known."""
         try:
             with self._db.write() as conn:
-                conn.execute(
-                    _rq.insert().values(
-                        request_id=request.request_id,
-                        originator=request.originator,
-                        target=request.target,
-                        counter=request.counter,
-                        service_reference=request.service_reference,
-                        service_reference_variant=request.service_reference_variant,
-                        received_at=request.received_at,
-                        raw_xml=request.raw_xml,
-                        status=request.status,
-                        execution_at=request.execution_at,
-                        response_code=request.response_code,
-                        cos_party=request.cos_party,
-                        updated_at=request.updated_at,
-                    )
-                )
+                conn.execute(_rq.insert().values(**_request_row(request)))
         except IntegrityError as exc:
             raise DuplicateKey(f"request {request.request_id} already recorded") from exc
+
+    def add_many(self, requests: Sequence[RequestRecord]) -> None:
+        """Records several requests in one statement; DuplicateKey refuses them all."""
+        if not requests:
+            return
+        try:
+            with self._db.write_set() as conn:
+                conn.execute(_rq.insert(), [_request_row(r) for r in requests])
+        except IntegrityError as exc:
+            raise DuplicateKey(f"one of {len(requests)} requests is already recorded") from exc
 
     def get(self, request_id: str) -> RequestRecord:
         with self._db.read() as conn:
@@ -124,6 +136,43 @@ class RequestRepository(Repository):
             )
         return _request(row)
 
+    def transition_many(
+        self,
+        request_ids: Sequence[str],
+        *,
+        expected: RequestStatus,
+        status: RequestStatus,
+        at: datetime,
+        cos_party: Eui64 | None = _UNSET,
+    ) -> set[str]:
+        """:meth:`transition` for several requests in one statement; returns those moved.
+
+        A request not in ``expected`` is left as it is (the caller decides whether
+        that is a stale read to retry one by one, or already done by someone else).
+        """
+        if not request_ids:
+            return set()
+        values: dict[str, Any] = {"status": status, "updated_at": utc("at", at)}
+        if cos_party is not _UNSET:
+            values["cos_party"] = cos_party
+        with self._db.write_set() as conn:
+            return set(
+                conn.execute(
+                    update(_rq)
+                    .where(_rq.c.request_id.in_(list(request_ids)), _rq.c.status == expected)
+                    .values(**values)
+                    .returning(_rq.c.request_id)
+                ).scalars()
+            )
+
+    def get_many(self, request_ids: Sequence[str]) -> dict[str, RequestRecord]:
+        """The requests that exist among ``request_ids``, by RequestID."""
+        if not request_ids:
+            return {}
+        with self._db.read() as conn:
+            rows = conn.execute(select(_rq).where(_rq.c.request_id.in_(list(request_ids))))
+            return {row.request_id: _request(row) for row in rows}
+
     def find(
         self,
         *,
@@ -159,6 +208,58 @@ class RequestRepository(Repository):
                     select(_rc.c.last_counter).where(_rc.c.originator == originator)
                 ).scalar_one()
                 raise CounterNotAdvanced(originator.duis, counter, last)
+
+    def advance_counters(self, requests: Sequence[tuple[Eui64, int]]) -> list[int | None]:
+        """:meth:`advance_counter` for several (originator, counter) pairs, in their order.
+
+        Returns, per pair, None when accepted or the originator's last counter
+        when refused (a replay or a reordered request), as if each pair had had
+        its own :meth:`advance_counter`. One statement per *round*: round k
+        holds each originator's k-th pair, so no statement touches a row twice
+        (PostgreSQL forbids it) and an originator's pairs apply in order.
+        """
+        rounds: list[dict[Eui64, int]] = []
+        seen: dict[Eui64, int] = {}
+        for index, (originator, counter) in enumerate(requests):
+            u64("counter", counter)
+            k = seen.get(originator, 0)
+            seen[originator] = k + 1
+            if k == len(rounds):
+                rounds.append({})
+            rounds[k][originator] = index
+        outcome: list[int | None] = [None] * len(requests)
+        refused: list[int] = []
+        with self._db.write_set() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            for members in rounds:
+                # Rows in one order, so concurrent writers lock them in one order.
+                ordered = sorted(members.items(), key=lambda item: item[0].hex)
+                stmt = dialect.insert(_rc).values(
+                    [
+                        {"originator": originator, "last_counter": requests[index][1]}
+                        for originator, index in ordered
+                    ]
+                )
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[_rc.c.originator],
+                    set_={"last_counter": stmt.excluded.last_counter},
+                    where=_rc.c.last_counter < stmt.excluded.last_counter,
+                ).returning(_rc.c.originator)
+                advanced = set(conn.execute(stmt).scalars())
+                refused.extend(index for originator, index in ordered if originator not in advanced)
+            if refused:
+                # The refusal's message names the last counter: read after all rounds, so
+                # it is the counter as this batch leaves it (what a caller sees next).
+                last: dict[Eui64, int] = dict(
+                    conn.execute(
+                        select(_rc.c.originator, _rc.c.last_counter).where(
+                            _rc.c.originator.in_({requests[i][0] for i in refused})
+                        )
+                    ).all()
+                )
+                for index in refused:
+                    outcome[index] = int(last[requests[index][0]])
+        return outcome
 
     def last_counter(self, originator: Eui64) -> int | None:
         with self._db.read() as conn:

@@ -23,7 +23,7 @@ subject)``: a partial unique index refuses a duplicate enqueue.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -108,6 +108,71 @@ class WorkQueue(Repository):
                 )
         except IntegrityError as exc:
             raise DuplicateKey(f"{queue}/{subject} is already queued") from exc
+
+    def enqueue_many(
+        self, queue: str, subjects: Sequence[tuple[str, datetime]], payload: Mapping[str, Any]
+    ) -> None:
+        """Adds one item per ``(subject, at)`` in one statement, each due at its ``at``.
+
+        DuplicateKey (a subject already active) refuses them all.
+        """
+        if not subjects:
+            return
+        document = dict(payload)
+        try:
+            with self._db.write_set() as conn:
+                conn.execute(
+                    insert(_w),
+                    [
+                        {
+                            "queue": queue,
+                            "subject": subject,
+                            "payload": document,
+                            "status": WorkStatus.PENDING,
+                            "available_at": utc("at", at),
+                            "attempts": 0,
+                            "created_at": utc("at", at),
+                        }
+                        for subject, at in subjects
+                    ],
+                )
+        except IntegrityError as exc:
+            raise DuplicateKey(
+                f"one of {len(subjects)} items is already queued in {queue}"
+            ) from exc
+
+    def complete_many(self, claims: Sequence[WorkClaim], *, at: datetime) -> list[WorkClaim]:
+        """:meth:`complete` for several claims in one statement; returns those taken over.
+
+        Fenced like :meth:`complete`: an item whose ``(claimed_by, attempts)``
+        changed is left alone and returned (its new owner finishes it).
+        """
+        if not claims:
+            return []
+        finished = utc("at", at)
+        with self._db.write_set() as conn:
+            done = set(
+                conn.execute(
+                    update(_w)
+                    .where(
+                        _w.c.item_id.in_([c.item_id for c in claims]),
+                        _w.c.status == WorkStatus.CLAIMED,
+                        or_(
+                            *(
+                                and_(
+                                    _w.c.item_id == c.item_id,
+                                    _w.c.claimed_by == c.worker,
+                                    _w.c.attempts == c.attempt,
+                                )
+                                for c in claims
+                            )
+                        ),
+                    )
+                    .values(status=WorkStatus.DONE, finished_at=finished, lease_until=None)
+                    .returning(_w.c.item_id)
+                ).scalars()
+            )
+        return [c for c in claims if c.item_id not in done]
 
     def claim(
         self, queue: str, worker: str, *, now: datetime, lease: timedelta, limit: int = 1
