@@ -81,9 +81,12 @@ def test_compaction_folds_the_ledger_without_changing_the_report(world: World) -
     drive(world, engine)
     now = world.clock.now()
     before = world.mig.report_rows(now)
-    if world.store.engine.dialect.name != "postgresql":
-        pytest.skip("the counter ledger is PostgreSQL's (SQLite recounts)")
     world.clock.advance(engine.config.emrr_every)
+    if world.store.engine.dialect.name != "postgresql":
+        # No ledger on SQLite (the report recounts): upkeep must leave the figures alone.
+        engine.emrr_upkeep()
+        assert world.mig.report_rows(world.clock.now()) == before
+        return
     rows_before = _ledger_rows(world)
     engine.emrr_upkeep()
     assert _ledger_rows(world) < rows_before
