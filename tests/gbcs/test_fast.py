@@ -115,6 +115,8 @@ def test_a_command_differing_in_any_remembered_value_is_encoded_afresh() -> None
             {"authorising_remote_party_seq_number": 6002},
             {"authorising_remote_party_seq_number": 1},
             {"authorising_remote_party_seq_number": 1 << 40},
+            # around the inline two-byte 83 02 HH LL form (0x80 to 0x7FFF) and outside it
+            *({"authorising_remote_party_seq_number": n} for n in (0, 0x7F, 0x80, 0x7FFF, 0x8000)),
             {"apply_time_based_cpv_checks": False},
             {"new_remote_party_floor_seq_number": 7},
             {"authorising_remote_party_ta_cell": None},

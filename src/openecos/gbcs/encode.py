@@ -204,24 +204,19 @@ def _member(table: dict[int, bytes], code: int, what: str) -> bytes:
 # Command templates (see _command). Bounded: a full cache is emptied and fills again.
 _TEMPLATES: dict[
     tuple[bytes, int, LengthStyle],
-    tuple[
-        tuple[tuple[object, ...], tuple[tuple[bytes, TrustAnchorCellIdentifier], ...]], bytes, bytes
-    ],
+    tuple[tuple[object, ...], bytes, bytes],
 ] = {}
-_REST = attrgetter(
-    "authorising_remote_party_control.plaintext_symmetric_key",
-    "authorising_remote_party_control.credentials_replacement_mode",
-    "authorising_remote_party_control.apply_time_based_cpv_checks",
-    "authorising_remote_party_control.new_remote_party_floor_seq_number",
-    "authorising_remote_party_control.authorising_remote_party_ta_cell",
-    "authorising_remote_party_control.new_remote_party_specialist_floor_seq_numbers",
-    "authorising_remote_party_control.other_remote_party_seq_number_changes",
-    "certification_path",
-    "execution_date_time",
+_CONTROL_REST = attrgetter(
+    "plaintext_symmetric_key",
+    "credentials_replacement_mode",
+    "apply_time_based_cpv_checks",
+    "new_remote_party_floor_seq_number",
+    "authorising_remote_party_ta_cell",
+    "new_remote_party_specialist_floor_seq_numbers",
+    "other_remote_party_seq_number_changes",
 )
-"""Every field of a command but its seq number and replacements, in one C call."""
+"""Every field of a command's control block but its seq number, in one C call."""
 _REMEMBERED_LIMIT = 512
-_REPLACEMENT = attrgetter("replacement_certificate", "target_trust_anchor_cell")
 
 
 def _command(value: UpdateSecurityCredentialsCommand, style: LengthStyle) -> bytes:
@@ -236,12 +231,17 @@ def _command(value: UpdateSecurityCredentialsCommand, style: LengthStyle) -> byt
     # Few bytecodes matter here: after the signature's big-number work the interpreter
     # runs with cold caches and branch predictors.
     seq = value.authorising_remote_party_control.authorising_remote_party_seq_number
-    seq_bytes = (  # the usual two-byte [3] seq number inline
-        bytes((0x83, 2, seq >> 8, seq & 0xFF)) if 0x80 <= seq < 0x8000 else unsigned(0x83, seq)
+    seq_bytes = (  # the usual two-byte [3] seq number inline: 83 02 HH LL as one integer
+        (0x8302_0000 + seq).to_bytes(4) if 0x80 <= seq < 0x8000 else unsigned(0x83, seq)
     )
     replacements = value.replacements
     key = (replacements[0].replacement_certificate if replacements else b"", len(seq_bytes), style)
-    rest = (_REST(value), tuple(map(_REPLACEMENT, replacements)))
+    rest = (
+        _CONTROL_REST(value.authorising_remote_party_control),
+        value.certification_path,
+        value.execution_date_time,
+        [(r.replacement_certificate, r.target_trust_anchor_cell) for r in replacements],
+    )
     hit = _TEMPLATES.get(key)
     if hit is not None and hit[0] == rest and rest[0][0] is None:
         return b"".join((hit[1], seq_bytes, hit[2]))
