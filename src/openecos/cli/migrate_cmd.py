@@ -491,7 +491,10 @@ def run(
     store: StoreOpt = None,
     pki: PkiOpt = None,
     worker_id: Annotated[str | None, typer.Option("--worker-id")] = None,
-    batch: Annotated[int, typer.Option(min=1, max=10_000)] = 64,
+    batch: Annotated[
+        int,
+        typer.Option(min=1, max=10_000, help="Meters started per step (answers: at least 256)."),
+    ] = 64,
     lease: Annotated[float, typer.Option(min=0.1, help="Row lease (seconds).")] = 30.0,
     poll: Annotated[float, typer.Option(min=0.001, help="Idle poll (seconds).")] = 0.2,
     once: Annotated[bool, typer.Option("--once", help="Stop when a step finds nothing.")] = False,
@@ -532,7 +535,13 @@ def run(
             clock,
             EstateDelivery(estate, clock, plan),
             worker_id=worker_id or default_worker_id(),
-            config=EngineConfig(batch=batch, lease=timedelta(seconds=lease), plan=plan),
+            config=EngineConfig(
+                batch=batch,
+                # A step must be able to apply as many answers as it starts commands.
+                answers_batch=max(batch, EngineConfig().answers_batch),
+                lease=timedelta(seconds=lease),
+                plan=plan,
+            ),
         )
         try:
             while not stopping.is_set():
