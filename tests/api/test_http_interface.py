@@ -71,6 +71,7 @@ def test_messages_are_consumed_once_and_views_follow_the_request(env: Environmen
         assert ids == sorted(ids)  # oldest first
         device = client.get(f"/api/devices/{TCOS_METER.hex}").json()
         assert device["credential_state"] == "TCOS" and device["in_flight_command"] is None
+        assert device["region"] is None  # not given in this inventory
         audit = client.get("/api/audit", params={"subject": rid}).json()
         assert [e["action"] for e in audit][:2] == ["request.acknowledged", "command.prepared"]
         assert client.get("/api/requests/nope").status_code == 404

@@ -253,6 +253,7 @@ def test_the_optional_region_column_sets_each_meters_gsp_group(store: Store) -> 
     result = import_devices(store, devices_csv(lines, header=header))
     assert result.ok, result.errors
     assert _regions(store) == {0: "_A", 1: "_P", 2: None}
+    assert store.devices.get(Eui64.from_int(0x00DB_0000_0000_0001)).region == "_P"
 
 
 def test_a_file_without_the_region_column_still_imports(store: Store) -> None:

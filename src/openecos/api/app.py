@@ -250,6 +250,7 @@ def create_app(runtime: ServiceRuntime, *, manage_runtime: bool = True) -> FastA
             firmware_version=d.firmware_version,
             credential_state=d.credential_state.value,
             born_ecos=d.born_ecos,
+            region=d.region,
             in_flight_command=None if in_flight is None else _command(in_flight),
             cells=[
                 CellView(

@@ -84,6 +84,7 @@ class DeviceView(BaseModel):
     firmware_version: str | None
     credential_state: str = Field(description="TCOS or ECOS: which CoS Party serves it")
     born_ecos: bool
+    region: str | None = Field(default=None, description="GSP group _A ... _P, if known")
     in_flight_command: CommandView | None
     cells: list[CellView]
 

@@ -246,7 +246,6 @@ def _load_devices(
     conn: Connection, rows: Iterable[tuple[int, dict[str, str]]], errors: RowErrors
 ) -> int:
     devices: list[Device] = []
-    regions: dict[Eui64, str | None] = {}
     row_of: dict[Eui64, int] = {}
     for number, values in rows:
         r = _Row(number, values, errors)
@@ -267,6 +266,7 @@ def _load_devices(
             firmware_version=optional(values["firmware_version"]),
             credential_state=state,
             born_ecos=born,
+            region=region,
         )
         if device is None:
             continue
@@ -275,7 +275,6 @@ def _load_devices(
             continue
         row_of[device.eui] = number
         devices.append(device)
-        regions[device.eui] = region
     if errors:
         return 0
     try:
@@ -284,7 +283,7 @@ def _load_devices(
             _bulk_insert(
                 conn,
                 schema.devices,
-                [device_values(d) | {"region": regions[d.eui]} for d in devices],
+                [device_values(d) for d in devices],
             )
     except IntegrityError:
         for eui in sorted(_existing(conn, schema.devices.c.eui, list(row_of))):

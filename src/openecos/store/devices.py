@@ -36,10 +36,12 @@ def device_values(device: Device) -> dict[str, Any]:
         "firmware_version": device.firmware_version,
         "credential_state": device.credential_state,
         "born_ecos": device.born_ecos,
+        "region": device.region,
     }
 
 
-def _device(row: Row[Any]) -> Device:
+def device_from_row(row: Row[Any]) -> Device:
+    """A ``devices`` row as a :class:`Device` (every reader of whole inventory rows uses it)."""
     return Device(
         eui=row.eui,
         device_type=row.device_type,
@@ -50,6 +52,7 @@ def _device(row: Row[Any]) -> Device:
         firmware_version=row.firmware_version,
         credential_state=row.credential_state,
         born_ecos=bool(row.born_ecos),
+        region=row.region,
     )
 
 
@@ -81,7 +84,7 @@ class DeviceRepository(Repository):
             row = conn.execute(select(_d).where(_d.c.eui == eui)).first()
         if row is None:
             raise NotFound(f"no device {eui}")
-        return _device(row)
+        return device_from_row(row)
 
     def replace(self, device: Device) -> None:
         """Overwrites every field of an existing device."""
@@ -147,7 +150,7 @@ class DeviceRepository(Repository):
         if after is not None:
             query = query.where(_d.c.eui > after)
         with self._db.read() as conn:
-            return [_device(row) for row in conn.execute(query)]
+            return [device_from_row(row) for row in conn.execute(query)]
 
     def count_by_credential_state(self) -> dict[CosCredentialState, int]:
         """How many devices are in each CoS credential state (EMRR figures)."""

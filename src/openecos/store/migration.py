@@ -82,6 +82,7 @@ from openecos.migration.record import (
 )
 from openecos.store import migration_report, schema
 from openecos.store._base import Executor, Repository
+from openecos.store.devices import device_from_row
 from openecos.store.engine import write_transaction
 from openecos.store.enums import IN_FLIGHT_COMMAND_STATUSES, CommandStatus, CosCredentialState
 from openecos.store.errors import CounterExhausted, InvalidRecord, LeaseLost
@@ -804,18 +805,8 @@ def bound(tx: Repositories) -> MigrationRepository:
     return MigrationRepository(tx.audit._db)  # every repository of ``tx`` shares it
 
 
-def device_of(row: Row[Any]) -> Device:
-    return Device(
-        eui=row.eui,
-        device_type=row.device_type,
-        status=row.status,
-        mpxn=row.mpxn,
-        manufacturer=row.manufacturer,
-        model=row.model,
-        firmware_version=row.firmware_version,
-        credential_state=row.credential_state,
-        born_ecos=bool(row.born_ecos),
-    )
+device_of = device_from_row
+"""A whole ``devices`` row as a :class:`Device` (the devices repository's reading)."""
 
 
 def migration_repository(store: Store) -> MigrationRepository:

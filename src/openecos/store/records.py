@@ -29,6 +29,10 @@ from openecos.store.enums import (
 )
 from openecos.store.errors import InvalidRecord
 
+#: GB's 14 GSP groups (the distribution areas), the values of ``Device.region``. There
+#: is no ``_I`` or ``_O``.
+GSP_GROUPS = ("_A", "_B", "_C", "_D", "_E", "_F", "_G", "_H", "_J", "_K", "_L", "_M", "_N", "_P")
+
 U64_MAX = (1 << 64) - 1
 
 _MPAN = re.compile(r"[0-9]{13}")
@@ -302,9 +306,13 @@ class Device:
     firmware_version: str | None
     credential_state: CosCredentialState
     born_ecos: bool = False
+    region: str | None = None
+    """The GSP group of the meter's distribution area (``_A`` … ``_P``), if known."""
 
     def __post_init__(self) -> None:
         _member("eui", self.eui, Eui64)
+        if self.region is not None and self.region not in GSP_GROUPS:
+            raise InvalidRecord("region", "expected a GSP group _A ... _P (no _I or _O)")
         _member("device_type", self.device_type, DeviceType)
         _member("status", self.status, DeviceStatus)
         if self.mpxn is not None:

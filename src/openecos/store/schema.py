@@ -50,6 +50,7 @@ from openecos.store.enums import (
     UserRole,
     WorkStatus,
 )
+from openecos.store.records import GSP_GROUPS
 from openecos.store.types import BiasedU64, EuiText, IntEnumColumn, UtcDateTime
 
 metadata = MetaData(
@@ -161,9 +162,6 @@ registrations = Table(
     Index(None, "effective_to"),
 )
 
-#: GB's 14 GSP groups (the distribution areas), the values of ``devices.region``. There
-#: is no ``_I`` or ``_O``.
-GSP_GROUPS = ("_A", "_B", "_C", "_D", "_E", "_F", "_G", "_H", "_J", "_K", "_L", "_M", "_N", "_P")
 REGION_CHECK = "region IS NULL OR region IN ({})".format(", ".join(f"'{g}'" for g in GSP_GROUPS))
 
 devices = Table(
