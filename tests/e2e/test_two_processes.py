@@ -9,17 +9,15 @@ each wakes its own worker at once, so both claim work.
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from openecos.smki.sandbox import SUPPLIER_B
 from openecos.store import CommandStatus, CosCredentialState, Store
+from tests.databases import postgres_schema
 from tests.e2e.world import build_request, next_counter
 from tests.service.env import (
     SPARE_METERS,
@@ -37,24 +35,12 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def pg_env(tmp_path: Path, postgres_url: str) -> Iterator[Environment]:
-    plain = make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
-    name = f"t_{uuid.uuid4().hex[:20]}"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{name}"')
-    url = (
-        make_url(postgres_url)
-        .update_query_dict({"options": f"-csearch_path={name}"})
-        .render_as_string(hide_password=False)
-    )
-    try:
-        meters = {
-            m: CosCredentialState.TCOS if i % 2 else CosCredentialState.ECOS
-            for i, m in enumerate(SPARE_METERS)
-        }
+    meters = {
+        m: CosCredentialState.TCOS if i % 2 else CosCredentialState.ECOS
+        for i, m in enumerate(SPARE_METERS)
+    }
+    with postgres_schema(postgres_url) as url:
         yield make_environment(tmp_path, url, meters)
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{name}" CASCADE')
 
 
 def test_both_processes_sign_commands_and_each_request_is_signed_once(

@@ -6,35 +6,19 @@ at a few thousand meters.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from openecos.store import Store, emrr
 from openecos.store.bulk import EstateSpec, add_participants
-
-
-def _plain(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+from tests.databases import postgres_schema
 
 
 @pytest.fixture
 def pg_url(postgres_url: str) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:20]}"
-    with psycopg.connect(_plain(postgres_url), autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{name}"')
-    try:
-        yield (
-            make_url(postgres_url)
-            .update_query_dict({"options": f"-csearch_path={name}"})
-            .render_as_string(hide_password=False)
-        )
-    finally:
-        with psycopg.connect(_plain(postgres_url), autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+    with postgres_schema(postgres_url) as url:
+        yield url
 
 
 def open_estate_store(url: str, spec: EstateSpec) -> Store:
